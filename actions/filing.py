@@ -1,0 +1,83 @@
+"""Filing the complaint, and cancelling the intake."""
+
+from __future__ import annotations
+
+import logging
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import channel_of, in_thread
+from lapor import db, services
+from lapor.deadlines import format_date
+
+logger = logging.getLogger(__name__)
+
+# Ending the session where a conversation naturally ends keeps each turn cheap:
+# the tracker store loads only the latest session (see CONVENTIONS.md).
+END_SESSION = FollowupAction("action_session_start")
+
+
+def _file(new: services.NewComplaint) -> services.FiledComplaint:
+    with db.session_scope() as session:
+        return services.file_complaint(session, new)
+
+
+class ActionAjukanAduan(Action):
+    """Store the confirmed complaint and tell the citizen its ticket."""
+
+    def name(self) -> str:
+        return "action_ajukan_aduan"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain
+    ) -> list[EventType]:
+        if tracker.get_slot("konfirmasi") != "kirim":
+            return []
+        anonymous = bool(tracker.get_slot("anonim"))
+        new = services.NewComplaint(
+            kategori=tracker.get_slot("kategori"),
+            detail=tracker.get_slot("detail") or "",
+            reporter_id=tracker.sender_id,
+            channel=channel_of(tracker),
+            kecamatan_code=tracker.get_slot("kecamatan"),
+            desa_code=tracker.get_slot("desa"),
+            reporter_name=None if anonymous else tracker.get_slot("nama"),
+            anonymous=anonymous,
+            lat=tracker.get_slot("lat"),
+            lon=tracker.get_slot("lon"),
+        )
+        try:
+            filed = await in_thread(_file, new)
+        except Exception:  # the database is down: keep the draft, let them retry
+            logger.exception("filing failed; the draft stays in the conversation")
+            dispatcher.utter_message(response="utter_aduan_gagal")
+            return [
+                SlotSet("konfirmasi", None),
+                ActiveLoop("aduan_form"),
+                SlotSet("requested_slot", "konfirmasi"),
+            ]
+        units = filed.opd_name
+        if filed.camat_name:
+            units += f" dan {filed.camat_name}"
+        name = None if anonymous else tracker.get_slot("nama")
+        dispatcher.utter_message(
+            response="utter_aduan_terkirim",
+            sapaan=f"Bapak/Ibu {name}" if name else "Bapak/Ibu",
+            tiket=filed.ticket,
+            unit=units,
+            batas=format_date(filed.verify_due),
+        )
+        return [SlotSet("tiket_terakhir", filed.ticket), END_SESSION]
+
+
+class ActionBatal(Action):
+    """Cancel the intake: nothing is filed, the slots are forgotten."""
+
+    def name(self) -> str:
+        return "action_batal"
+
+    async def run(self, dispatcher, tracker, domain) -> list[EventType]:
+        dispatcher.utter_message(response="utter_batal")
+        return [ActiveLoop(None), SlotSet("requested_slot", None), END_SESSION]

@@ -1,0 +1,106 @@
+"""Status checks: one ticket, or the sender's own complaints."""
+
+from __future__ import annotations
+
+import logging
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import entity, in_thread
+from lapor import db, kategori as kategori_core, services, tickets
+from lapor.deadlines import format_date, local_date
+from lapor.models import STATUS_LABELS
+
+logger = logging.getLogger(__name__)
+
+MAX_LISTED = 5
+
+
+def _unit_names(complaint) -> str:
+    from lapor import routing
+
+    names = []
+    for code in (complaint.opd_code,):
+        if code:
+            try:
+                names.append(routing.unit(code).name)
+            except KeyError:
+                names.append(code)
+    if complaint.camat_code:
+        from lapor import wilayah
+
+        try:
+            names.append("Camat " + wilayah.place(complaint.camat_code[6:]).name)
+        except KeyError:
+            pass
+    return " dan ".join(names) or "-"
+
+
+def _lookup(ticket: str | None, sender_id: str) -> dict:
+    """Everything the reply needs, read in one short transaction."""
+    with db.session_scope() as session:
+        if ticket:
+            complaint = services.find_by_ticket(session, ticket)
+            if complaint is None:
+                return {"found": False}
+            own = complaint.reporter_id == sender_id
+            if complaint.confidential and not own:
+                return {"found": False}
+            last = complaint.history[-1] if complaint.history else None
+            note = ""
+            if complaint.status == "baru":
+                note = "Batas verifikasi: " + format_date(complaint.verify_due)
+            elif own and last and last.note:
+                note = "Catatan: " + last.note
+            return {
+                "found": True,
+                "tiket": complaint.ticket,
+                "status": STATUS_LABELS.get(complaint.status, complaint.status),
+                "kategori_label": kategori_core.label(complaint.kategori),
+                "unit": _unit_names(complaint),
+                "tanggal": format_date(local_date(complaint.created_at)),
+                "catatan": note,
+            }
+        own_list = services.complaints_of(session, sender_id, limit=MAX_LISTED)
+        return {
+            "list": [
+                f"• *{c.ticket}* ({kategori_core.label(c.kategori)}, "
+                f"{format_date(local_date(c.created_at))}): "
+                f"{STATUS_LABELS.get(c.status, c.status)}"
+                for c in own_list
+            ]
+        }
+
+
+class ActionCekStatus(Action):
+    """Answer "cek status LK-XXXXXX" or "laporan saya"."""
+
+    def name(self) -> str:
+        return "action_cek_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        ticket = tickets.find_ticket(text) or tickets.find_ticket(entity(tracker, "tiket"))
+        shaped_like_ticket = tickets.mentions_ticket(text)
+        if shaped_like_ticket and ticket is None:
+            dispatcher.utter_message(
+                response="utter_status_tidak_ditemukan", tiket=text.strip()[:20]
+            )
+            return []
+        result = await in_thread(_lookup, ticket, tracker.sender_id)
+        if ticket and not result["found"]:
+            dispatcher.utter_message(response="utter_status_tidak_ditemukan", tiket=ticket)
+        elif ticket:
+            result.pop("found")
+            dispatcher.utter_message(response="utter_status", **result)
+        elif result["list"]:
+            dispatcher.utter_message(
+                response="utter_status_daftar", daftar="\n".join(result["list"])
+            )
+        else:
+            dispatcher.utter_message(response="utter_status_tanya_tiket")
+        return []

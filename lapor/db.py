@@ -1,0 +1,92 @@
+"""Database access: one engine per URL, short transactions, Alembic migrations."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lapor import config
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+@functools.lru_cache(maxsize=None)
+def get_engine(url: str | None = None) -> Engine:
+    """Return the (cached) engine for ``url``, or for ``DATABASE_URL``."""
+    url = url or config.database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, future=True, connect_args={"timeout": 30, "check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    else:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    return engine
+
+
+@functools.lru_cache(maxsize=None)
+def _session_factory(url: str) -> sessionmaker:
+    return sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session whose transaction commits on success and rolls back on error."""
+    session: Session = _session_factory(url or config.database_url())()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str | None = None):
+    """The Alembic configuration for this package's migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url or config.database_url())
+    return cfg
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the database schema to the newest revision (idempotent)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lapor.db upgrade``: migrate the configured database."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["upgrade"]:
+        raise SystemExit("usage: python -m lapor.db upgrade")
+    logging.basicConfig(level=logging.INFO)
+    migrate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every test: Rasa data validation, conversation tests, then pytest
+# (core, actions, channel, end-to-end over HTTP) on SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var results
+
+echo "== rasa data validate"
+.venv/bin/rasa data validate --fail-on-warnings --quiet
+
+echo "== rasa test (conversation tests)"
+.venv/bin/rasa test core --model models/lapor.tar.gz --stories tests/conversations \
+  --fail-on-prediction-errors --out results/core --quiet
+
+echo "== pytest"
+.venv/bin/python -m pytest tests "$@"
