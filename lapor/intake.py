@@ -28,7 +28,9 @@ MIN_CONTENT_WORDS = 5
 _ANONYMOUS = re.compile(
     r"^\s*(?:saya\s+)?(?:mau\s+|ingin\s+)?(?:anonim\w*|anonym\w*|anon|rahasia\w*|"
     r"dirahasiakan|tanpa\s+nama|tidak\s+usah(?:\s+pakai\s+nama)?|gak\s+usah|"
-    r"ga\s+usah|nggak\s+usah|ndak\s+usah|no\s+name|hamba\s+allah|-+)\s*[.!]*\s*$",
+    r"ga\s+usah|nggak\s+usah|ndak\s+usah|no\s+name|hamba\s+allah|-+)"
+    r"(?:\s+(?:saja|aja|ya|yaa|pak|bu|min|kak|mas|mbak|nama\s*(?:saya|nya)?))*"
+    r"\s*[.!]*\s*$",
     re.IGNORECASE,
 )
 _NAME_PREFIX = re.compile(

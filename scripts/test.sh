@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 mkdir -p var results
 
 echo "== rasa data validate"
-.venv/bin/rasa data validate --fail-on-warnings --quiet
+.venv/bin/python scripts/validate_data.py
 
 echo "== rasa test (conversation tests)"
 .venv/bin/rasa test core --model models/lapor.tar.gz --stories tests/conversations \

@@ -1,0 +1,252 @@
+"""Print the benchmark figures of the intake bot.
+
+    python -m bench              # everything
+    python -m bench kategori lokasi latency   # some sections
+
+Sections: training, crossval, intents, kategori, lokasi, latency. Results are
+also written to bench/out/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+OUT = ROOT / "bench" / "out"
+RASA = str(ROOT / ".venv" / "bin" / "rasa")
+MODEL = ROOT / "models" / "lapor.tar.gz"
+
+
+def _items(name: str) -> list[dict]:
+    return yaml.safe_load((DATA / name).read_text())["items"]
+
+
+def bench_training() -> dict:
+    """Wall time of a full training from scratch (no cache), on this machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "RASA_CACHE_DIRECTORY": str(Path(tmp) / "cache")}
+        start = time.perf_counter()
+        subprocess.run(
+            [RASA, "train", "--out", tmp, "--fixed-model-name", "bench", "--quiet", "--force"],
+            cwd=ROOT, env=env, check=True, capture_output=True,
+        )
+        seconds = time.perf_counter() - start
+    print(f"training time (from scratch, {os.cpu_count()} cores): {seconds:.0f} s")
+    return {"training_seconds": round(seconds, 1)}
+
+
+def bench_crossval(folds: int = 3) -> dict:
+    """Intent macro-F1 and entity F1 from k-fold cross-validation of the NLU data."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [RASA, "test", "nlu", "--nlu", "data/nlu", "--cross-validation", "--folds",
+             str(folds), "--out", tmp, "--quiet"],
+            cwd=ROOT, check=True, capture_output=True,
+        )
+        intent = json.loads((Path(tmp) / "intent_report.json").read_text())
+        entity_file = next(Path(tmp).glob("*EntityExtractor_report.json"), None)
+        entity = json.loads(entity_file.read_text()) if entity_file else {}
+    macro = intent["macro avg"]["f1-score"]
+    worst = sorted(
+        (v["f1-score"], k) for k, v in intent.items() if isinstance(v, dict) and "support" in v
+        and k not in ("macro avg", "weighted avg", "micro avg")
+    )[:3]
+    entity_f1 = entity.get("micro avg", entity.get("weighted avg", {})).get("f1-score")
+    print(f"NLU {folds}-fold cross-validation: intent macro-F1 {macro:.3f}; "
+          f"entity F1 {entity_f1 if entity_f1 is None else round(entity_f1, 3)}; "
+          f"weakest intents: " + ", ".join(f"{k} {f:.2f}" for f, k in worst))
+    return {"intent_macro_f1": round(macro, 4), "entity_f1": entity_f1}
+
+
+def bench_intents() -> dict:
+    """Intent accuracy on the held-out messages (bench/data/intents.yml)."""
+    from rasa.core.agent import Agent
+    import asyncio
+
+    agent = Agent.load(str(MODEL))
+    items = _items("intents.yml")
+    wrong = []
+    for item in items:
+        parsed = asyncio.run(agent.parse_message(item["text"]))
+        if parsed["intent"]["name"] != item["intent"]:
+            wrong.append((item["text"], item["intent"], parsed["intent"]["name"]))
+    labels = sorted({i["intent"] for i in items})
+    f1s = []
+    for label in labels:
+        tp = sum(1 for i in items if i["intent"] == label) - sum(1 for w in wrong if w[1] == label)
+        fp = sum(1 for w in wrong if w[2] == label)
+        fn = sum(1 for w in wrong if w[1] == label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    accuracy = 1 - len(wrong) / len(items)
+    print(f"held-out intents ({len(items)} messages): accuracy {accuracy:.3f}, "
+          f"macro-F1 {statistics.mean(f1s):.3f}")
+    for text, want, got in wrong[:8]:
+        print(f"   miss: {text!r} expected {want}, got {got}")
+    return {"heldout_intent_accuracy": round(accuracy, 4),
+            "heldout_intent_macro_f1": round(statistics.mean(f1s), 4)}
+
+
+def bench_kategori() -> dict:
+    """Category accuracy on held-out complaint messages (bench/data/kategori.yml)."""
+    from lapor.kategori import infer_kategori
+
+    items = _items("kategori.yml")
+    results = [(i, infer_kategori(i["text"]).kategori) for i in items]
+    correct = sum(1 for i, got in results if got == i["kategori"])
+    unsure = sum(1 for _, got in results if got is None)
+    print(f"category accuracy ({len(items)} held-out messages): {correct / len(items):.3f} "
+          f"({correct} right, {unsure} unsure -> the bot asks with buttons, "
+          f"{len(items) - correct - unsure} wrong)")
+    return {"kategori_accuracy": round(correct / len(items), 4),
+            "kategori_unsure": unsure, "kategori_n": len(items)}
+
+
+def _location_ok(item: dict, match) -> bool:
+    expect = item["expect"]
+    if match.status != expect["status"]:
+        return False
+    if expect["status"] == "ok":
+        return (match.desa.code, match.desa.kecamatan_code) == (
+            expect["desa"], expect["kecamatan"])
+    if expect["status"] == "kecamatan_only":
+        return match.kecamatan.code == expect["kecamatan"]
+    if expect["status"] == "ambiguous":
+        return sorted(p.code for p in match.candidates) == sorted(expect["candidates"])
+    return True
+
+
+def bench_lokasi() -> dict:
+    """Location accuracy on held-out place mentions (bench/data/lokasi.yml)."""
+    from lapor import wilayah
+
+    items = _items("lokasi.yml")
+    misses = []
+    for item in items:
+        match = wilayah.resolve(item["text"], item.get("context_kecamatan"))
+        if not _location_ok(item, match):
+            misses.append((item["text"], item["expect"]["status"], match.status))
+    accuracy = 1 - len(misses) / len(items)
+    print(f"location accuracy ({len(items)} held-out place mentions): {accuracy:.3f}")
+    for text, want, got in misses[:8]:
+        print(f"   miss: {text!r} expected {want}, got {got}")
+    return {"lokasi_accuracy": round(accuracy, 4), "lokasi_n": len(items)}
+
+
+def _long_conversation() -> list[str]:
+    """110 turns of one citizen: complaints, status checks, small talk."""
+    cycle = [
+        "halo min",
+        "jalan di ds sumberanyar kec paiton rusak parah, banyak lubang, sdh 3 bulan",
+        "Budi Santoso",
+        '/pilih{"konfirmasi":"kirim"}',
+        "laporan saya",
+        "mau lapor",
+        '/pilih{"kategori":"kesehatan"}',
+        "ds kalikajar kulon kec paiton",
+        "puskesmas pembantu tutup terus sejak sebulan, warga harus ke kecamatan",
+        "anonim",
+        '/pilih{"konfirmasi":"kirim"}',
+        "makasih",
+    ]
+    turns: list[str] = []
+    while len(turns) < 110:
+        turns.extend(cycle)
+    return turns[:110]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_latency() -> dict:
+    """Per-turn latency at turns 1-10 and 100-110 of one long conversation."""
+    import requests
+
+    sys.path.insert(0, str(ROOT))
+    from lapor import db
+    from tests.servers import running_bot
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
+        db.migrate(url)
+        with running_bot(Path(tmp), {"DATABASE_URL": url, "RASA_TOKEN": "bench"}) as servers:
+            sender = "62813" + uuid.uuid4().hex[:8]
+            timings = []
+            for text in _long_conversation():
+                start = time.perf_counter()
+                reply = requests.post(f"{servers['rasa']}/webhooks/rest/webhook",
+                                      json={"sender": sender, "message": text}, timeout=60)
+                timings.append((time.perf_counter() - start) * 1000)
+                reply.raise_for_status()
+            rasa_pid = int(subprocess.run(
+                ["pgrep", "-f", f"--port {servers['rasa'].rsplit(':', 1)[1]}"],
+                capture_output=True, text=True).stdout.split()[0])
+            rss = _rss_mb(rasa_pid)
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+    early, late = timings[0:10], timings[99:110]
+    figures = {
+        "turn_1_10_p50_ms": round(pct(early, 0.5), 1),
+        "turn_1_10_p95_ms": round(pct(early, 0.95), 1),
+        "turn_100_110_p50_ms": round(pct(late, 0.5), 1),
+        "turn_100_110_p95_ms": round(pct(late, 0.95), 1),
+        "all_turns_p95_ms": round(pct(timings, 0.95), 1),
+        "rasa_rss_mb": round(rss),
+    }
+    print(f"per-turn latency (REST, one conversation of {len(timings)} turns): "
+          f"turns 1-10 p50 {figures['turn_1_10_p50_ms']} ms p95 {figures['turn_1_10_p95_ms']} ms; "
+          f"turns 100-110 p50 {figures['turn_100_110_p50_ms']} ms "
+          f"p95 {figures['turn_100_110_p95_ms']} ms")
+    print(f"Rasa server resident memory: {figures['rasa_rss_mb']} MB")
+    return figures
+
+
+SECTIONS = {
+    "training": bench_training,
+    "crossval": bench_crossval,
+    "intents": bench_intents,
+    "kategori": bench_kategori,
+    "lokasi": bench_lokasi,
+    "latency": bench_latency,
+}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        print(f"unknown section(s): {unknown}; choose from {list(SECTIONS)}")
+        return 2
+    results: dict = {}
+    for name in chosen:
+        results.update(SECTIONS[name]())
+    OUT.mkdir(parents=True, exist_ok=True)
+    previous = {}
+    if (OUT / "results.json").exists():
+        previous = json.loads((OUT / "results.json").read_text())
+    (OUT / "results.json").write_text(json.dumps({**previous, **results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

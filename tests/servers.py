@@ -1,0 +1,90 @@
+"""Start the real Rasa server and action server for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "lapor.tar.gz"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-4000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not start in {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@contextmanager
+def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Action server + Rasa server (REST, WhatsApp, HTTP API) on free ports."""
+    if not MODEL.exists():
+        raise RuntimeError("no trained model: run `make model` first")
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  host: "sqlite:///{workdir / "tracker.db"}"\n'
+    )
+    env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
+    logs = {name: workdir / f"{name}.log" for name in ("actions", "rasa")}
+    procs = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [str(ROOT / ".venv/bin/rasa"), "run", "actions", "--port", str(action_port),
+                 "--actions", "actions"],
+                cwd=ROOT, env=env, stdout=logs["actions"].open("w"), stderr=subprocess.STDOUT,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [str(ROOT / ".venv/bin/rasa"), "run", "--enable-api", "--auth-token",
+                 env.get("RASA_TOKEN", "test-token"), "--port", str(rasa_port),
+                 "--model", str(MODEL), "--endpoints", str(endpoints),
+                 "--credentials", str(ROOT / "credentials.yml")],
+                cwd=ROOT, env=env, stdout=logs["rasa"].open("w"), stderr=subprocess.STDOUT,
+            )
+        )
+        wait_for(f"http://127.0.0.1:{action_port}/health", 120, procs[0], logs["actions"])
+        wait_for(f"http://127.0.0.1:{rasa_port}/status?token=x", 240, procs[1], logs["rasa"])
+        # /status answers before the model is loaded; wait for a real reply.
+        base = f"http://127.0.0.1:{rasa_port}"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            reply = requests.post(f"{base}/model/parse?token={env.get('RASA_TOKEN', 'test-token')}",
+                                  json={"text": "halo"}, timeout=30)
+            if reply.status_code == 200:
+                break
+            time.sleep(1)
+        yield {"rasa": base, "actions": f"http://127.0.0.1:{action_port}",
+               "logs": str(workdir)}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
