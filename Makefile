@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/lapor.tar.gz
 STAMP := $(VENV)/.installed
+# Rasa's telemetry and error reports would try to reach the internet.
+export RASA_TELEMETRY_ENABLED := false
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
 .PHONY: run test setup model bench shell clean lint

@@ -64,6 +64,19 @@ class ActionDarurat(Action):
         return _leave_form(tracker)
 
 
+def _previous_action(tracker: Tracker) -> str | None:
+    """The last bot action before the latest user message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "action":
+            name = event.get("name")
+            if name != "action_listen":
+                return name
+    return None
+
+
 class ActionMintaOperator(Action):
     """Queue the conversation for a person."""
 
@@ -71,7 +84,9 @@ class ActionMintaOperator(Action):
         return "action_minta_operator"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        if not await _hand_over(dispatcher, tracker, "permintaan_warga", urgent=False):
+        disputed = _previous_action(tracker) == "action_cek_status"
+        reason = "sengketa_status" if disputed else "permintaan_warga"
+        if not await _hand_over(dispatcher, tracker, reason, urgent=False):
             dispatcher.utter_message(response="utter_gangguan")
         return _leave_form(tracker)
 

@@ -45,9 +45,10 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  host: "sqlite:///{workdir / "tracker.db"}"\n'
+        f'tracker_store:\n  type: SQL\n  url: "sqlite:///{workdir / "tracker.db"}"\n'
     )
-    env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", **env_extra,
+           "PYTHONUNBUFFERED": "1"}
     logs = {name: workdir / f"{name}.log" for name in ("actions", "rasa")}
     procs = []
     try:

@@ -293,3 +293,19 @@ def test_cancel_files_nothing_and_ends_the_session(dispatcher, tracker_factory, 
     events = run(ActionBatal(), dispatcher, tracker_factory("batal", intent="batal"), domain)
     assert dispatcher.messages[-1]["response"] == "utter_batal"
     assert ActiveLoop(None) in events and FollowupAction("action_session_start") in events
+
+
+def test_disputing_a_status_queues_with_its_reason(db_url, dispatcher, tracker_factory, domain):
+    from actions.handoff import ActionMintaOperator
+
+    before = [
+        {"event": "user", "text": "cek status LK-ABCDEF", "parse_data": {"intent": {"name": "cek_status"}}},
+        {"event": "action", "name": "action_cek_status"},
+        {"event": "bot", "text": "Status laporan ..."},
+        {"event": "action", "name": "action_listen"},
+    ]
+    tracker = tracker_factory("tidak sesuai", intent="tolak", events=before)
+    run(ActionMintaOperator(), dispatcher, tracker, domain)
+    assert dispatcher.messages[-1]["response"] == "utter_antre_operator"
+    with session_scope(db_url) as s:
+        assert handoff.get_or_create(s, "6281234567890").reason == "sengketa_status"

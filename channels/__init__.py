@@ -1,0 +1,1 @@
+"""Rasa custom channels (registered by class path in ``credentials.yml``)."""

@@ -1,0 +1,234 @@
+"""Rasa channel for the WhatsApp Cloud API (thin: the work is in ``lapor.whatsapp``).
+
+Registered in ``credentials.yml`` as ``channels.whatsapp.WhatsAppInput:`` (no
+keys needed); Rasa serves it at ``/webhooks/whatsapp/webhook``. Settings come
+from the environment (env wins over yml keys for secrets): ``WHATSAPP_VERIFY_TOKEN``,
+``WHATSAPP_APP_SECRET``, ``WHATSAPP_ACCESS_TOKEN``, ``WHATSAPP_PHONE_NUMBER_ID``,
+``WHATSAPP_API_URL``, ``MEDIA_DIR``, ``WHATSAPP_TEMPLATE_UPDATE``,
+``WHATSAPP_TEMPLATE_LANGUAGE``.
+
+Blank lines: Rasa's default ``OutputChannel.send_response`` hands the text to
+``send_text_message`` whole, and channels such as Slack's split it on blank
+lines. Here **one bot utterance is one WhatsApp message**: blank lines are kept
+inside it (WhatsApp shows them as paragraphs), and its buttons are attached to
+it as an interactive message. Only text over 4096 characters is split (on
+paragraph, then line, then word boundaries). Each WhatsApp message is a
+separate, ordered and billed notification on the citizen's phone, so a bot that
+wants two bubbles writes two utterances.
+
+Ordering: one citizen's messages are handled one at a time in this process
+(a queue per sender); across several Rasa replicas, Rasa's ``RedisLockStore``
+serialises a conversation's turns, and the database's unique key on the
+WhatsApp message id makes sure each message is handled once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from lapor.whatsapp import outbound
+from lapor.whatsapp.graph import close_client
+from lapor.whatsapp.inbound import BotMessage, WebhookProcessor
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "whatsapp"
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends the bot's responses through the Cloud API (stored, retried, ordered)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL_NAME
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """One utterance → one WhatsApp message (buttons attached), then extras."""
+        text = message.get("text") or ""
+        buttons = message.get("buttons") or message.get("quick_replies")
+        if buttons:
+            await self.send_text_with_buttons(recipient_id, text, buttons)
+        elif text:
+            await self.send_text_message(recipient_id, text)
+        if message.get("custom"):
+            await self.send_custom_json(recipient_id, message["custom"])
+        if message.get("image"):
+            await self.send_image_url(recipient_id, message["image"])
+        if message.get("attachment"):
+            await self.send_attachment(recipient_id, message["attachment"])
+        if message.get("elements"):
+            await self.send_elements(recipient_id, message["elements"])
+
+    async def send_text_message(
+        self, recipient_id: Text, text: Text, **kwargs: Any
+    ) -> None:
+        await outbound.send_text(recipient_id, text, author="bot")
+
+    async def send_text_with_buttons(
+        self,
+        recipient_id: Text,
+        text: Text,
+        buttons: List[Dict[Text, Any]],
+        **kwargs: Any,
+    ) -> None:
+        await outbound.send_buttons(recipient_id, text, buttons, author="bot")
+
+    async def send_quick_replies(
+        self,
+        recipient_id: Text,
+        text: Text,
+        quick_replies: List[Dict[Text, Any]],
+        **kwargs: Any,
+    ) -> None:
+        await outbound.send_buttons(recipient_id, text, quick_replies, author="bot")
+
+    async def send_image_url(
+        self, recipient_id: Text, image: Text, **kwargs: Any
+    ) -> None:
+        await outbound.send_image(recipient_id, image, author="bot")
+
+    async def send_attachment(  # type: ignore[override]
+        self, recipient_id: Text, attachment: Any, **kwargs: Any
+    ) -> None:
+        if isinstance(attachment, dict):
+            url = attachment.get("url") or attachment.get("link")
+            if url:
+                await outbound.send_document(
+                    recipient_id, url, attachment.get("filename"), author="bot"
+                )
+                return
+        await outbound.send_text(recipient_id, str(attachment), author="bot")
+
+    async def send_elements(
+        self, recipient_id: Text, elements: Iterable[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        for element in elements:
+            text = "\n".join(
+                p for p in (element.get("title"), element.get("subtitle")) if p
+            )
+            await outbound.send_buttons(
+                recipient_id, text, element.get("buttons") or [], author="bot"
+            )
+
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
+        """A ``custom`` response: a Cloud API body (``{"type": ..., ...}``),
+        optionally under a ``whatsapp`` key; anything else is logged and dropped."""
+        body = json_message.get("whatsapp", json_message)
+        if isinstance(body, dict) and isinstance(body.get("type"), str):
+            await outbound.send_body(recipient_id, body, author="bot")
+        else:
+            logger.warning("custom response without a WhatsApp body ignored")
+
+
+class WhatsAppInput(InputChannel):
+    """WhatsApp Cloud API webhook (GET verification, signed POSTs)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(
+        cls, credentials: Optional[Dict[Text, Any]]
+    ) -> "WhatsAppInput":
+        credentials = credentials or {}
+        return cls(
+            verify_token=credentials.get("verify_token"),
+            app_secret=credentials.get("app_secret"),
+        )
+
+    def __init__(
+        self, verify_token: Optional[str] = None, app_secret: Optional[str] = None
+    ) -> None:
+        self.verify_token = os.environ.get("WHATSAPP_VERIFY_TOKEN") or verify_token or ""
+        self.app_secret = os.environ.get("WHATSAPP_APP_SECRET") or app_secret or ""
+        self.processor: Optional[WebhookProcessor] = None
+        if not self.app_secret:
+            logger.error("WHATSAPP_APP_SECRET is not set: every webhook POST is refused")
+
+    def get_output_channel(self) -> OutputChannel:
+        return WhatsAppOutput()
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        async def to_bot(message: BotMessage) -> None:
+            await on_new_message(
+                UserMessage(
+                    message.text,
+                    WhatsAppOutput(),
+                    message.sender_id,
+                    input_channel=self.name(),
+                    message_id=message.wamid,
+                    metadata=message.metadata or None,
+                )
+            )
+
+        processor = WebhookProcessor(to_bot, app_secret=self.app_secret)
+        self.processor = processor
+        bp = Blueprint("whatsapp_webhook", __name__)
+
+        @bp.listener("after_server_start")
+        async def recover(_app: Any, _loop: Any) -> None:
+            # Messages stored by a process that stopped before working on them.
+            processor._spawn(processor.recover(older_than=_RECOVER_AFTER))
+
+        @bp.listener("before_server_stop")
+        async def drain(_app: Any, _loop: Any) -> None:
+            try:
+                await processor.wait_idle(timeout=10)
+            except asyncio.TimeoutError:
+                logger.warning("stopping with messages in progress (recovered later)")
+            await close_client()
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            mode = request.args.get("hub.mode")
+            token = request.args.get("hub.verify_token") or ""
+            challenge = request.args.get("hub.challenge") or ""
+            if (
+                mode == "subscribe"
+                and self.verify_token
+                and hmac.compare_digest(token.encode(), self.verify_token.encode())
+            ):
+                return response.text(challenge)
+            return response.text("forbidden", status=403)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                status = await processor.handle_post(
+                    request.body, request.headers.get("X-Hub-Signature-256")
+                )
+            except Exception:  # noqa: BLE001 - never a 500 for what Meta sent
+                logger.exception("webhook handling failed")
+                status = 200
+            return response.text(_STATUS_TEXT.get(status, ""), status=status)
+
+        return bp
+
+
+_RECOVER_AFTER = dt.timedelta(seconds=30)
+_STATUS_TEXT = {
+    200: "ok",
+    400: "invalid json",
+    401: "missing signature",
+    403: "forbidden",
+    503: "retry later",
+}

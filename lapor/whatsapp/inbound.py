@@ -1,0 +1,688 @@
+"""Webhook side of the WhatsApp channel: verify, parse, persist once, process in order.
+
+Flow of a POST (see :meth:`WebhookProcessor.handle_post`):
+
+1. the ``X-Hub-Signature-256`` HMAC is checked over the raw body bytes
+   (missing → 401, wrong → 403, no app secret configured → 403: fail closed);
+2. the JSON is parsed (invalid → 400) into plain dataclasses — every
+   ``entry[].changes[].value.messages[]`` and ``statuses[]``;
+3. each message is inserted into ``wa_inbound`` with ``ON CONFLICT DO
+   NOTHING`` on its wamid — a row that already exists is a duplicate (Meta
+   retry, concurrent delivery, other replica, restart) and is skipped; status
+   webhooks are recorded on the outbound message;
+4. only then is 200 returned (a message acknowledged is a message persisted),
+   and the new messages are worked on in background tasks, one queue per
+   citizen, in arrival order.
+
+The work on a message (:meth:`WebhookProcessor.process`) claims its row
+atomically, downloads media, updates the 24-hour window, and hands a text to
+the bot through an async callback — unless an operator holds the conversation
+(DESIGN.md §4), in which case the message is stored only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import mimetypes
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from lapor import config, db, handoff, services
+from lapor.models import Attachment, utcnow
+from lapor.whatsapp import models as m
+from lapor.whatsapp import outbound
+from lapor.whatsapp.graph import MEDIA_LIMITS, get_client
+from lapor.whatsapp.outbound import mask
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPES = ("image", "document", "video", "audio")
+# Types whose content the bot reads; a later one means a new intake has started.
+CONVERSATIONAL_TYPES = ("text", "interactive", "button", "location")
+FRIENDLY_UNSUPPORTED = (
+    "Mohon maaf, pesan jenis ini belum dapat kami baca. Silakan tulis laporan "
+    "Bapak/Ibu dalam bentuk teks 🙏"
+)
+FRIENDLY_MEDIA_FAILED = (
+    "Mohon maaf, berkas yang Bapak/Ibu kirim gagal kami terima. Mohon kirim "
+    "ulang sebentar lagi 🙏"
+)
+# Media sent this soon after filing lands on the complaint just filed.
+ATTACH_TO_FILED_WITHIN = dt.timedelta(minutes=30)
+# A claimed message not finished after this long is taken over by recover().
+STALE_CLAIM = dt.timedelta(minutes=10)
+
+BotCallback = Callable[["BotMessage"], Awaitable[Any]]
+
+
+# --------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One citizen message from a webhook."""
+
+    wamid: str
+    sender_id: str
+    msg_type: str
+    timestamp: dt.datetime | None
+    payload: dict[str, Any]
+    phone_number_id: str | None = None
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The type-specific object (``payload[msg_type]``)."""
+        value = self.payload.get(self.msg_type)
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One status webhook of a message we sent."""
+
+    wamid: str
+    status: str
+    recipient_id: str | None
+    timestamp: dt.datetime | None
+    error_code: int | None = None
+    error_title: str | None = None
+
+
+@dataclass
+class WebhookBatch:
+    """Everything one webhook POST carried."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    ignored_fields: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BotMessage:
+    """What the bot is given for one citizen message."""
+
+    sender_id: str
+    text: str
+    wamid: str
+    metadata: dict[str, Any]
+
+
+# ------------------------------------------------------------------------ parsing
+
+
+def verify_signature(raw_body: bytes, header: str | None, app_secret: str) -> bool:
+    """Constant-time check of ``X-Hub-Signature-256`` (``sha256=<hex>``)."""
+    if not header or not app_secret:
+        return False
+    expected = "sha256=" + hmac.new(
+        app_secret.encode("utf-8"), raw_body, hashlib.sha256
+    ).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
+
+
+def sign(raw_body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value Meta would send (for tests, the sandbox)."""
+    digest = hmac.new(app_secret.encode("utf-8"), raw_body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """Meta's epoch seconds (string or integer) as an aware UTC datetime."""
+    try:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _error_of(status: dict[str, Any]) -> tuple[int | None, str | None]:
+    errors = status.get("errors") or []
+    if errors and isinstance(errors[0], dict):
+        code = errors[0].get("code")
+        return (
+            int(code) if isinstance(code, (int, str)) and str(code).isdigit() else None,
+            errors[0].get("title") or errors[0].get("message"),
+        )
+    return None, None
+
+
+def parse_webhook(payload: dict[str, Any]) -> WebhookBatch:
+    """Read every entry, change, message and status; skip what is malformed."""
+    batch = WebhookBatch()
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        return batch
+    for entry in entries:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else []:
+            if not isinstance(change, dict):
+                continue
+            value = change.get("value")
+            if change.get("field", "messages") != "messages" or not isinstance(
+                value, dict
+            ):
+                batch.ignored_fields.append(str(change.get("field")))
+                continue
+            phone_number_id = (value.get("metadata") or {}).get("phone_number_id")
+            for msg in value.get("messages") or []:
+                if not isinstance(msg, dict):
+                    continue
+                wamid, sender = msg.get("id"), msg.get("from")
+                if not wamid or not sender:
+                    logger.warning("message without id or sender skipped")
+                    continue
+                batch.messages.append(
+                    InboundMessage(
+                        wamid=str(wamid),
+                        sender_id=str(sender),
+                        msg_type=str(msg.get("type") or "unknown"),
+                        timestamp=parse_timestamp(msg.get("timestamp")),
+                        payload=msg,
+                        phone_number_id=phone_number_id,
+                    )
+                )
+            for status in value.get("statuses") or []:
+                if not isinstance(status, dict) or not status.get("id"):
+                    continue
+                code, title = _error_of(status)
+                batch.statuses.append(
+                    StatusUpdate(
+                        wamid=str(status["id"]),
+                        status=str(status.get("status") or "unknown"),
+                        recipient_id=status.get("recipient_id"),
+                        timestamp=parse_timestamp(status.get("timestamp")),
+                        error_code=code,
+                        error_title=title,
+                    )
+                )
+    return batch
+
+
+def readable_text(msg: InboundMessage) -> str | None:
+    """What the console shows for a message (text, caption, choice, place)."""
+    c = msg.content
+    if msg.msg_type == "text":
+        return c.get("body")
+    if msg.msg_type in MEDIA_TYPES:
+        return c.get("caption")
+    if msg.msg_type == "interactive":
+        reply = c.get(c.get("type", "")) or {}
+        return reply.get("title") if isinstance(reply, dict) else None
+    if msg.msg_type == "button":
+        return c.get("text")
+    if msg.msg_type == "location":
+        parts = [c.get("name"), c.get("address")]
+        coords = f"{c.get('latitude')}, {c.get('longitude')}"
+        return " — ".join(p for p in parts if p) or coords
+    if msg.msg_type == "reaction":
+        return c.get("emoji")
+    return None
+
+
+def bot_text_for(msg: InboundMessage) -> tuple[str | None, dict[str, Any]]:
+    """The text handed to the bot (``None``: nothing for the bot) and metadata.
+
+    Media is handled by :meth:`WebhookProcessor.process` (it needs the download).
+    """
+    c = msg.content
+    if msg.msg_type == "text":
+        body = c.get("body")
+        return (body if isinstance(body, str) and body.strip() else None), {}
+    if msg.msg_type == "interactive":
+        reply = c.get(c.get("type", ""))
+        if c.get("type") in ("button_reply", "list_reply") and isinstance(reply, dict):
+            return (str(reply["id"]) if reply.get("id") else None), {}
+        return None, {}
+    if msg.msg_type == "button":  # template quick-reply
+        return (c.get("payload") or c.get("text") or None), {}
+    if msg.msg_type == "location":
+        try:
+            lat, lon = float(c["latitude"]), float(c["longitude"])
+        except (KeyError, TypeError, ValueError):
+            return None, {}
+        text = "/kirim_lokasi" + json.dumps({"lat": lat, "lon": lon})
+        place = {"name": c.get("name"), "address": c.get("address")}
+        return text, {"location": place}
+    return None, {}
+
+
+# ------------------------------------------------------------------------ storage
+
+
+def _insert_ignore(session: Session, values: dict[str, Any]) -> bool:
+    """INSERT the row unless its wamid exists; True when inserted."""
+    table = m.WaInbound.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - other databases: a check then a plain insert
+        if session.scalar(select(table.c.id).where(table.c.wamid == values["wamid"])):
+            return False
+        session.execute(table.insert().values(**values))
+        return True
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["wamid"])
+    return session.execute(stmt).rowcount == 1
+
+
+def persist_batch(session: Session, batch: WebhookBatch) -> list[InboundMessage]:
+    """Store new messages and the statuses; return the messages not seen before."""
+    fresh = []
+    now = utcnow()
+    for msg in batch.messages:
+        inserted = _insert_ignore(
+            session,
+            {
+                "wamid": msg.wamid,
+                "sender_id": msg.sender_id,
+                "msg_type": msg.msg_type[:30],
+                "text": readable_text(msg),
+                "payload": msg.payload,
+                "sent_at": msg.timestamp,
+                "received_at": now,
+                "state": m.RECEIVED,
+            },
+        )
+        if inserted:
+            fresh.append(msg)
+        else:
+            logger.info("duplicate message %s skipped", msg.wamid[-12:])
+    for st in batch.statuses:
+        outbound.record_status(
+            session,
+            st.wamid,
+            st.status,
+            recipient_id=st.recipient_id,
+            occurred_at=st.timestamp,
+            error_code=st.error_code,
+            error_title=st.error_title,
+        )
+        if st.status == "failed":
+            logger.warning(
+                "message to %s failed: code=%s %s",
+                mask(st.recipient_id or ""),
+                st.error_code,
+                st.error_title,
+            )
+    return fresh
+
+
+def claim(session: Session, wamid: str) -> bool:
+    """Atomically take a received (or stale) message for processing."""
+    now = utcnow()
+    table = m.WaInbound.__table__
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.wamid == wamid,
+            or_(
+                table.c.state == m.RECEIVED,
+                and_(
+                    table.c.state == m.PROCESSING,
+                    table.c.claimed_at < now - STALE_CLAIM,
+                ),
+            ),
+        )
+        .values(state=m.PROCESSING, claimed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def media_dir() -> Path:
+    """Where media files are stored (``MEDIA_DIR``, default ``<repo>/var/media``)."""
+    configured = os.environ.get("MEDIA_DIR")
+    return Path(configured) if configured else config.REPO_ROOT / "var" / "media"
+
+
+def _extension(mime: str | None, msg: InboundMessage) -> str:
+    filename = msg.content.get("filename")
+    if isinstance(filename, str) and "." in filename:
+        ext = "." + filename.rsplit(".", 1)[1].lower()
+        if ext[1:].isalnum() and len(ext) <= 8:
+            return ext
+    base = (mime or "").split(";")[0].strip().lower()
+    special = {"audio/ogg": ".ogg", "image/jpeg": ".jpg", "audio/mpeg": ".mp3"}
+    return special.get(base) or mimetypes.guess_extension(base) or ".bin"
+
+
+def store_media_file(data: bytes, mime: str | None, msg: InboundMessage) -> Path:
+    """Write media bytes under ``MEDIA_DIR/YYYY/MM/`` with a random name."""
+    now = utcnow()
+    folder = media_dir() / f"{now:%Y}" / f"{now:%m}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{_extension(mime, msg)}"
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------- processing
+
+
+@functools.lru_cache(maxsize=None)
+def _persist_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads reserved for the webhook's insert, so that the answer to Meta never
+    waits behind background work in the default executor."""
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=4, thread_name_prefix="wa-webhook"
+    )
+
+
+@dataclass
+class _Decision:
+    state: str  # bot | menunggu | operator
+    bot_text: str | None
+    metadata: dict[str, Any]
+    attachment_id: int | None = None
+
+
+class WebhookProcessor:
+    """Receives webhook bodies and works on their messages, per citizen in order.
+
+    Args:
+        on_message: async callback that hands a :class:`BotMessage` to the bot.
+        app_secret: the Meta app secret (``WHATSAPP_APP_SECRET`` if omitted).
+    """
+
+    def __init__(self, on_message: BotCallback, app_secret: str | None = None) -> None:
+        self.on_message = on_message
+        self.app_secret = (
+            app_secret
+            if app_secret is not None
+            else os.environ.get("WHATSAPP_APP_SECRET", "")
+        )
+        self._queues: dict[str, collections.deque[InboundMessage]] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- webhook -------------------------------------------------------------
+
+    async def handle_post(self, raw_body: bytes, signature: str | None) -> int:
+        """Check, parse and persist a webhook body; return the HTTP status."""
+        if not self.app_secret:
+            logger.error("WHATSAPP_APP_SECRET is not set: refusing webhooks")
+            return 403
+        if not signature:
+            return 401
+        if not verify_signature(raw_body, signature, self.app_secret):
+            logger.warning("webhook with a wrong signature refused")
+            return 403
+        try:
+            payload = json.loads(raw_body)
+        except (ValueError, UnicodeDecodeError):
+            return 400
+        if not isinstance(payload, dict):
+            return 400
+        try:
+            batch = parse_webhook(payload)
+        except Exception:  # noqa: BLE001 - never a 500 for content
+            logger.exception("unreadable webhook content ignored")
+            return 200
+        if not batch.messages and not batch.statuses:
+            return 200
+        try:
+            fresh = await asyncio.get_running_loop().run_in_executor(
+                _persist_executor(), self._persist, batch
+            )
+        except Exception:  # noqa: BLE001
+            # Not stored, so not acknowledged: Meta retries later.
+            logger.exception("could not store a webhook; asking Meta to retry")
+            return 503
+        for msg in fresh:
+            self.enqueue(msg)
+        return 200
+
+    @staticmethod
+    def _persist(batch: WebhookBatch) -> list[InboundMessage]:
+        with db.session_scope() as session:
+            return persist_batch(session, batch)
+
+    # -- queues --------------------------------------------------------------
+
+    def enqueue(self, msg: InboundMessage) -> None:
+        """Queue ``msg`` behind earlier messages of the same citizen."""
+        queue = self._queues.get(msg.sender_id)
+        if queue is not None:
+            queue.append(msg)
+            return
+        queue = collections.deque([msg])
+        self._queues[msg.sender_id] = queue
+        self._spawn(self._drain(msg.sender_id, queue))
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _drain(self, sender_id: str, queue: collections.deque) -> None:
+        while queue:
+            msg = queue[0]
+            try:
+                await self.process(msg)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the rest
+                logger.exception("processing a message of %s failed", mask(sender_id))
+            queue.popleft()
+        self._queues.pop(sender_id, None)
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every queued message is processed (tests, shutdown)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise asyncio.TimeoutError("messages still being processed")
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def recover(self, older_than: dt.timedelta = dt.timedelta(0)) -> int:
+        """Queue messages persisted but never processed (after a crash/restart)."""
+
+        def pending(session: Session) -> list[m.WaInbound]:
+            now = utcnow()
+            return list(
+                session.scalars(
+                    select(m.WaInbound)
+                    .where(
+                        or_(
+                            and_(
+                                m.WaInbound.state == m.RECEIVED,
+                                m.WaInbound.received_at <= now - older_than,
+                            ),
+                            and_(
+                                m.WaInbound.state == m.PROCESSING,
+                                m.WaInbound.claimed_at < now - STALE_CLAIM,
+                            ),
+                        )
+                    )
+                    .order_by(m.WaInbound.id)
+                )
+            )
+
+        def load() -> list[InboundMessage]:
+            with db.session_scope() as session:
+                return [
+                    InboundMessage(
+                        wamid=row.wamid,
+                        sender_id=row.sender_id,
+                        msg_type=row.msg_type,
+                        timestamp=_aware(row.sent_at),
+                        payload=row.payload,
+                    )
+                    for row in pending(session)
+                ]
+
+        messages = await asyncio.to_thread(load)
+        for msg in messages:
+            self.enqueue(msg)
+        if messages:
+            logger.info("recovering %d unprocessed messages", len(messages))
+        return len(messages)
+
+    # -- one message ---------------------------------------------------------
+
+    async def process(self, msg: InboundMessage) -> None:
+        """Work on one stored message (claimed first: at most one worker runs it)."""
+        if not await _db(lambda s: claim(s, msg.wamid)):
+            logger.info("message %s already taken", msg.wamid[-12:])
+            return
+        try:
+            await self._process_claimed(msg)
+        except Exception as exc:
+            await _db(lambda s: _finish(s, msg.wamid, m.ERROR, error=repr(exc)[:2000]))
+            raise
+
+    async def _process_claimed(self, msg: InboundMessage) -> None:
+        media_path: Path | None = None
+        mime: str | None = None
+        media_failed = False
+        if msg.msg_type in MEDIA_TYPES and msg.content.get("id"):
+            try:
+                data, mime = await get_client().download_media(
+                    str(msg.content["id"]), MEDIA_LIMITS.get(msg.msg_type)
+                )
+                mime = msg.content.get("mime_type") or mime
+                media_path = await asyncio.to_thread(store_media_file, data, mime, msg)
+            except Exception as exc:  # noqa: BLE001
+                logger.error("media download failed: %s", exc)
+                media_failed = True
+
+        decision = await _db(lambda s: self._decide(s, msg, media_path, mime))
+
+        if decision.state != "bot":
+            await _db(lambda s: _finish(s, msg.wamid, m.SILENCED))
+            return
+        if msg.msg_type == "reaction" or msg.msg_type == "system":
+            await _db(lambda s: _finish(s, msg.wamid, m.IGNORED))
+            return
+
+        self._spawn(get_client().mark_as_read(msg.wamid))
+        if media_failed:
+            await outbound.send_text(msg.sender_id, FRIENDLY_MEDIA_FAILED, author="bot")
+        if decision.bot_text:
+            await self.on_message(
+                BotMessage(msg.sender_id, decision.bot_text, msg.wamid, decision.metadata)
+            )
+        elif not media_failed:
+            await outbound.send_text(msg.sender_id, FRIENDLY_UNSUPPORTED, author="bot")
+        await _db(lambda s: _finish(s, msg.wamid, m.HANDLED))
+
+    def _decide(
+        self,
+        session: Session,
+        msg: InboundMessage,
+        media_path: Path | None,
+        mime: str | None,
+    ) -> _Decision:
+        conversation = handoff.get_or_create(session, msg.sender_id)
+        when = min(msg.timestamp or utcnow(), utcnow())
+        last = conversation.last_citizen_message_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=dt.timezone.utc)
+        if last is None or when > last:
+            conversation.last_citizen_message_at = when
+        state = handoff.state_of(session, msg.sender_id)
+
+        row = session.scalars(
+            select(m.WaInbound).where(m.WaInbound.wamid == msg.wamid)
+        ).one()
+        attachment_id = None
+        if media_path is not None:
+            attachment = Attachment(
+                sender_id=msg.sender_id,
+                kind=msg.msg_type,
+                mime_type=(mime or "")[:100] or None,
+                path=str(media_path),
+                size=media_path.stat().st_size,
+                caption=msg.content.get("caption"),
+                source_id=str(msg.content.get("id")),
+                created_at=utcnow(),
+            )
+            complaint = services.latest_complaint_of(
+                session, msg.sender_id, ATTACH_TO_FILED_WITHIN
+            )
+            if complaint is not None and not _talked_since(
+                session, msg, complaint.created_at
+            ):
+                attachment.complaint_id = complaint.id
+            session.add(attachment)
+            session.flush()
+            attachment_id = attachment.id
+            row.attachment_id = attachment_id
+            row.media_path = str(media_path)
+
+        text, metadata = None, {}
+        if state == "bot":
+            if msg.msg_type in MEDIA_TYPES:
+                caption = msg.content.get("caption")
+                if msg.msg_type != "audio" and caption and caption.strip():
+                    text = caption
+                elif media_path is not None:
+                    text = "/kirim_media" + json.dumps({"media": msg.msg_type})
+                if media_path is not None:
+                    metadata = {
+                        "media": {
+                            "kind": msg.msg_type,
+                            "attachment_id": attachment_id,
+                            "mime_type": mime,
+                            "attached_to_filed": attachment.complaint_id is not None,
+                        }
+                    }
+            else:
+                text, metadata = bot_text_for(msg)
+                if text and msg.msg_type == "text":
+                    text = outbound.resolve_menu_choice(session, msg.sender_id, text) or text
+        row.bot_text = text
+        return _Decision(state, text, metadata, attachment_id)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def _talked_since(session: Session, msg: InboundMessage, since: dt.datetime) -> bool:
+    """Whether the citizen wrote (not just sent media) after ``since``."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    m.WaInbound.sender_id == msg.sender_id,
+                    m.WaInbound.wamid != msg.wamid,
+                    m.WaInbound.msg_type.in_(CONVERSATIONAL_TYPES),
+                    m.WaInbound.received_at > since,
+                )
+            )
+        )
+    )
+
+
+def _finish(session: Session, wamid: str, state: str, error: str | None = None) -> None:
+    table = m.WaInbound.__table__
+    session.execute(
+        update(table)
+        .where(table.c.wamid == wamid)
+        .values(state=state, handled_at=utcnow(), error=error)
+    )
+
+
+async def _db(fn: Callable[[Session], Any]) -> Any:
+    def run() -> Any:
+        with db.session_scope() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)

@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components of Lapor Kand4."""
