@@ -19,22 +19,16 @@ MAX_LISTED = 5
 
 
 def _unit_names(complaint) -> str:
+    """The OPD and camat a complaint is routed to, for display."""
     from lapor import routing
 
     names = []
-    for code in (complaint.opd_code,):
+    for code in (complaint.opd_code, complaint.camat_code):
         if code:
             try:
                 names.append(routing.unit(code).name)
-            except KeyError:
+            except (KeyError, ValueError):
                 names.append(code)
-    if complaint.camat_code:
-        from lapor import wilayah
-
-        try:
-            names.append("Camat " + wilayah.place(complaint.camat_code[6:]).name)
-        except KeyError:
-            pass
     return " dan ".join(names) or "-"
 
 

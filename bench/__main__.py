@@ -3,7 +3,7 @@
     python -m bench              # everything
     python -m bench kategori lokasi latency   # some sections
 
-Sections: training, crossval, intents, kategori, lokasi, latency. Results are
+Sections: training, crossval, intents, kategori, lokasi, latency, whatsapp. Results are
 also written to bench/out/results.json.
 """
 
@@ -47,7 +47,7 @@ def bench_training() -> dict:
     return {"training_seconds": round(seconds, 1)}
 
 
-def bench_crossval(folds: int = 3) -> dict:
+def bench_crossval(folds: int = 5) -> dict:
     """Intent macro-F1 and entity F1 from k-fold cross-validation of the NLU data."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
@@ -75,6 +75,9 @@ def bench_intents() -> dict:
     from rasa.core.agent import Agent
     import asyncio
 
+    import logging
+
+    logging.disable(logging.INFO)
     agent = Agent.load(str(MODEL))
     items = _items("intents.yml")
     wrong = []
@@ -221,6 +224,154 @@ def bench_latency() -> dict:
     return figures
 
 
+WA_SECRET = "bench-app-secret"
+WA_TOKEN = "bench-access-token"
+WA_SCRIPT = [
+    "halo min",
+    "jalan di ds sumberanyar kec paiton rusak parah, banyak lubang, sdh 3 bulan",
+    "Rina",
+    '/pilih{"konfirmasi":"kirim"}',
+]
+
+
+def _wa_body(wa_id: str, wamid: str, text: str) -> bytes:
+    if text.startswith("/"):
+        message = {"type": "interactive", "interactive": {
+            "type": "button_reply", "button_reply": {"id": text, "title": "Kirim"}}}
+    else:
+        message = {"type": "text", "text": {"body": text}}
+    return json.dumps({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000",
+                         "phone_number_id": "100000000000001"},
+            "messages": [{"from": wa_id, "id": wamid, "timestamp": str(int(time.time())),
+                          **message}]}}]}],
+    }).encode()
+
+
+async def _wa_load(rasa: str, graph: str, citizens: int, retry_share: float) -> dict:
+    """Each citizen sends WA_SCRIPT turn by turn; 1 in 1/retry_share webhooks twice."""
+    import asyncio
+    import random
+
+    import aiohttp
+
+    from lapor.whatsapp.inbound import sign
+
+    rng = random.Random(42)
+    acks: list[float] = []
+    replies: list[float] = []
+    lost = 0
+    seen: dict[str, list[dict]] = {}
+    done = asyncio.Event()
+
+    async with aiohttp.ClientSession() as http:
+        async def poll() -> None:
+            while not done.is_set():
+                async with http.get(f"{graph}/_fake/messages") as resp:
+                    recorded = await resp.json()
+                grouped: dict[str, list[dict]] = {}
+                for message in recorded:
+                    grouped.setdefault(message.get("to"), []).append(message)
+                seen.clear()
+                seen.update(grouped)
+                await asyncio.sleep(0.02)
+
+        async def post(body: bytes) -> float:
+            start = time.perf_counter()
+            async with http.post(f"{rasa}/webhooks/whatsapp/webhook", data=body, headers={
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": sign(body, WA_SECRET)}) as resp:
+                await resp.read()
+                assert resp.status == 200, resp.status
+            return (time.perf_counter() - start) * 1000
+
+        async def citizen(index: int) -> None:
+            nonlocal lost
+            wa_id = f"6285{index:09d}"
+            for turn, text in enumerate(WA_SCRIPT):
+                body = _wa_body(wa_id, f"wamid.bench.{index}.{turn}.{uuid.uuid4().hex}", text)
+                sent_at = time.time()
+                posts = [post(body)]
+                if rng.random() < retry_share:  # Meta's retry, delivered concurrently
+                    posts.append(post(body))
+                acks.extend(await asyncio.gather(*posts))
+                deadline = time.monotonic() + 30
+                while len(seen.get(wa_id, [])) <= turn and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                got = seen.get(wa_id, [])
+                if len(got) <= turn:
+                    lost += 1
+                    return
+                replies.append((got[turn]["_received_at"] - sent_at) * 1000)
+
+        poller = asyncio.ensure_future(poll())
+        await asyncio.gather(*(citizen(i) for i in range(citizens)))
+        await asyncio.sleep(2)  # let late duplicates arrive before counting
+        done.set()
+        await poller
+        async with http.get(f"{graph}/_fake/messages") as resp:
+            recorded = await resp.json()
+    expected = citizens * len(WA_SCRIPT)
+    bot_messages = [m for m in recorded if str(m.get("to", "")).startswith("6285")]
+    return {"acks": acks, "replies": replies, "lost": lost,
+            "duplicated": max(0, len(bot_messages) - expected + lost), "expected": expected}
+
+
+def bench_whatsapp(citizens: int = 50) -> dict:
+    """50 citizens at once through signed webhooks: answer time, reply time, loss."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT))
+    from lapor import db
+    from tests.servers import free_port, running_bot, wait_for
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        log = Path(tmp) / "graph.log"
+        graph_proc = subprocess.Popen(
+            [sys.executable, "-m", "lapor.whatsapp.fake_graph", "--port", str(port),
+             "--token", WA_TOKEN], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        graph = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(f"{graph}/_fake/messages", 30, graph_proc, log)
+            url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
+            db.migrate(url)
+            env = {"DATABASE_URL": url, "RASA_TOKEN": "bench",
+                   "WHATSAPP_API_URL": f"{graph}/v21.0", "WHATSAPP_ACCESS_TOKEN": WA_TOKEN,
+                   "WHATSAPP_APP_SECRET": WA_SECRET, "WHATSAPP_VERIFY_TOKEN": "bench",
+                   "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+                   "MEDIA_DIR": str(Path(tmp) / "media")}
+            with running_bot(Path(tmp), env) as servers:
+                result = asyncio.run(_wa_load(servers["rasa"], graph, citizens, 0.2))
+        finally:
+            graph_proc.terminate()
+            graph_proc.wait(timeout=10)
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+    figures = {
+        "wa_citizens": citizens,
+        "wa_webhooks": len(result["acks"]),
+        "wa_ack_p50_ms": round(pct(result["acks"], 0.5), 1),
+        "wa_ack_p99_ms": round(pct(result["acks"], 0.99), 1),
+        "wa_reply_p50_ms": round(pct(result["replies"], 0.5), 1),
+        "wa_reply_p95_ms": round(pct(result["replies"], 0.95), 1),
+        "wa_lost": result["lost"],
+        "wa_duplicated": result["duplicated"],
+    }
+    print(f"WhatsApp, {citizens} citizens at once ({figures['wa_webhooks']} signed webhooks, "
+          f"20% delivered twice): answer p50 {figures['wa_ack_p50_ms']} ms, "
+          f"p99 {figures['wa_ack_p99_ms']} ms; webhook-to-reply p50 "
+          f"{figures['wa_reply_p50_ms']} ms, p95 {figures['wa_reply_p95_ms']} ms; "
+          f"lost {figures['wa_lost']}, duplicated {figures['wa_duplicated']}")
+    return figures
+
+
 SECTIONS = {
     "training": bench_training,
     "crossval": bench_crossval,
@@ -228,6 +379,7 @@ SECTIONS = {
     "kategori": bench_kategori,
     "lokasi": bench_lokasi,
     "latency": bench_latency,
+    "whatsapp": bench_whatsapp,
 }
 
 

@@ -9,7 +9,7 @@ echo "== rasa data validate"
 .venv/bin/python scripts/validate_data.py
 
 echo "== rasa test (conversation tests)"
-.venv/bin/rasa test core --model models/lapor.tar.gz --stories tests/conversations \
+.venv/bin/rasa test core --e2e --model models/lapor.tar.gz --stories tests/conversations \
   --fail-on-prediction-errors --out results/core --quiet
 
 echo "== pytest"

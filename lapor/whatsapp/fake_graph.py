@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import struct
+import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -213,7 +214,7 @@ def make_app(token: str | None = None) -> web.Application:
         if body.get("messaging_product") != "whatsapp" or not body.get("to"):
             return _graph_error(400, 100, "Invalid parameter")
         wamid = f"wamid.FAKE{next(state.counter):06d}{uuid.uuid4().hex[:12].upper()}"
-        state.messages.append({**body, "_wamid": wamid})
+        state.messages.append({**body, "_wamid": wamid, "_received_at": time.time()})
         return web.json_response(
             {
                 "messaging_product": "whatsapp",

@@ -542,7 +542,8 @@ class WebhookProcessor:
         try:
             await self._process_claimed(msg)
         except Exception as exc:
-            await _db(lambda s: _finish(s, msg.wamid, m.ERROR, error=repr(exc)[:2000]))
+            error = repr(exc)[:2000]
+            await _db(lambda s: _finish(s, msg.wamid, m.ERROR, error=error))
             raise
 
     async def _process_claimed(self, msg: InboundMessage) -> None:

@@ -1,0 +1,178 @@
+"""One whole conversation over the WhatsApp webhook: the real Rasa and action
+servers, the WhatsApp channel, a fake Graph API on 127.0.0.1 and a real
+database. A photo, a location pin and buttons, to a filed complaint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from lapor import db, services
+from lapor.whatsapp.inbound import sign
+from tests.servers import ROOT, free_port, running_bot, wait_for
+
+APP_SECRET = "e2e-app-secret"
+TOKEN = "e2e-access-token"
+SUMBERANYAR = (-7.719864, 113.527411)  # the desa's centroid
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("graph") / "fake_graph.log"
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/python"), "-m", "lapor.whatsapp.fake_graph",
+         "--port", str(port), "--token", TOKEN],
+        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for(f"{base}/_fake/messages", 30, proc, log)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory, graph):
+    workdir = tmp_path_factory.mktemp("e2e_wa")
+    url = f"sqlite:///{workdir / 'lapor.db'}"
+    db.migrate(url)
+    env = {
+        "DATABASE_URL": url,
+        "RASA_TOKEN": "e2e-token",
+        "WHATSAPP_API_URL": f"{graph}/v21.0",
+        "WHATSAPP_ACCESS_TOKEN": TOKEN,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "e2e-verify",
+        "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+        "MEDIA_DIR": str(workdir / "media"),
+    }
+    with running_bot(workdir, env) as servers:
+        servers["db"] = url
+        yield servers
+
+
+class Phone:
+    """A citizen's WhatsApp, talking through signed webhooks."""
+
+    def __init__(self, bot: dict, graph: str) -> None:
+        self.bot, self.graph = bot, graph
+        self.wa_id = "62857" + str(uuid.uuid4().int)[:8]
+        self.seen = 0
+
+    def _post(self, message: dict, secret: str = APP_SECRET) -> requests.Response:
+        message = {"from": self.wa_id, "id": f"wamid.{uuid.uuid4().hex}",
+                   "timestamp": str(int(time.time())), **message}
+        body = json.dumps({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550000000",
+                             "phone_number_id": "100000000000001"},
+                "contacts": [{"profile": {"name": "Warga"}, "wa_id": self.wa_id}],
+                "messages": [message]}}]}],
+        }).encode()
+        return requests.post(
+            f"{self.bot['rasa']}/webhooks/whatsapp/webhook", data=body, timeout=10,
+            headers={"Content-Type": "application/json",
+                     "X-Hub-Signature-256": sign(body, secret)},
+        )
+
+    def send(self, message: dict, replies: int = 1) -> list[dict]:
+        answer = self._post(message)
+        assert answer.status_code == 200, answer.text
+        return self.wait(replies)
+
+    def wait(self, replies: int, timeout: float = 30) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            mine = [m for m in requests.get(f"{self.graph}/_fake/messages", timeout=5).json()
+                    if m.get("to") == self.wa_id and m.get("type") != "read"
+                    and m.get("status") != "read"]
+            if len(mine) >= self.seen + replies:
+                new = mine[self.seen:]
+                self.seen = len(mine)
+                return new
+            time.sleep(0.1)
+        raise AssertionError(f"expected {replies} more replies, got {len(mine) - self.seen}")
+
+
+def body_text(message: dict) -> str:
+    if message["type"] == "text":
+        return message["text"]["body"]
+    return message["interactive"]["body"]["text"]
+
+
+def reply_buttons(message: dict) -> list[dict]:
+    assert message["type"] == "interactive" and message["interactive"]["type"] == "button"
+    return [b["reply"] for b in message["interactive"]["action"]["buttons"]]
+
+
+def test_whole_conversation_with_photo_and_pin(bot, graph):
+    phone = Phone(bot, graph)
+    media_id = f"media-{uuid.uuid4().hex[:8]}"
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 64).decode()
+    requests.post(f"{graph}/_fake/media",
+                  json={"id": media_id, "mime_type": "image/png", "data_base64": png}, timeout=5)
+
+    [reply] = phone.send({"type": "image", "image": {"id": media_id, "mime_type": "image/png"}})
+    assert "Foto" in body_text(reply)
+
+    [reply] = phone.send({"type": "text", "text": {
+        "body": "lampu jalan mati di depan masjid sdh seminggu, gelap banget rawan jambret"}})
+    assert "lokasi" in body_text(reply).lower()
+
+    lat, lon = SUMBERANYAR
+    [reply] = phone.send({"type": "location", "location": {
+        "latitude": lat, "longitude": lon, "name": "Masjid", "address": "Jl. Raya"}})
+    assert "atas nama" in body_text(reply)
+
+    [reply] = phone.send({"type": "text", "text": {"body": "Rina"}})
+    text = body_text(reply)
+    assert "Desa Sumberanyar, Kecamatan Paiton" in text and "Pembangunan" in text
+    buttons = reply_buttons(reply)
+    assert [b["title"] for b in buttons] == ["Kirim", "Ubah", "Batal"]
+    assert all(len(b["title"]) <= 20 and len(b["id"]) <= 256 for b in buttons)
+
+    kirim = next(b for b in buttons if b["title"] == "Kirim")
+    [reply] = phone.send({"type": "interactive", "interactive": {
+        "type": "button_reply", "button_reply": kirim}})
+    ticket = next(w for w in body_text(reply).replace("*", " ").split() if w.startswith("LK-"))
+
+    with db.session_scope(bot["db"]) as s:
+        complaint = services.find_by_ticket(s, ticket)
+        assert complaint.kategori == "pembangunan"
+        assert (complaint.kecamatan_code, complaint.desa_code) == ("35.13.12", "35.13.12.2018")
+        assert (round(complaint.lat, 4), round(complaint.lon, 4)) == (round(lat, 4), round(lon, 4))
+        assert complaint.channel == "whatsapp" and complaint.reporter_name == "Rina"
+        assert complaint.reporter_phone == "+" + phone.wa_id
+        assert [a.kind for a in complaint.attachments] == ["image"]
+        assert complaint.attachments[0].source_id == media_id
+
+
+def test_forged_and_unsigned_webhooks_are_refused(bot, graph):
+    phone = Phone(bot, graph)
+    forged = phone._post({"type": "text", "text": {"body": "halo"}}, secret="not-the-secret")
+    assert forged.status_code == 403
+    body = b'{"object": "whatsapp_business_account", "entry": []}'
+    unsigned = requests.post(f"{bot['rasa']}/webhooks/whatsapp/webhook", data=body, timeout=10)
+    assert unsigned.status_code == 401
+    time.sleep(1)
+    assert [m for m in requests.get(f"{graph}/_fake/messages", timeout=5).json()
+            if m.get("to") == phone.wa_id] == []
+
+
+def test_verification_handshake(bot):
+    hook = f"{bot['rasa']}/webhooks/whatsapp/webhook"
+    ok = requests.get(hook, params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify",
+                                    "hub.challenge": "1158201444"}, timeout=10)
+    assert ok.status_code == 200 and ok.text == "1158201444"
+    bad = requests.get(hook, params={"hub.mode": "subscribe", "hub.verify_token": "nope",
+                                     "hub.challenge": "1"}, timeout=10)
+    assert bad.status_code == 403
