@@ -98,3 +98,39 @@ class ActionCekStatus(Action):
         else:
             dispatcher.utter_message(response="utter_status_tanya_tiket")
         return []
+
+
+def _confirm(ticket: str, sender_id: str, resolved: bool) -> None:
+    from lapor import workflow
+
+    with db.session_scope() as session:
+        workflow.citizen_confirms(session, ticket, sender_id, resolved)
+
+
+class ActionKonfirmasiSelesai(Action):
+    """The citizen's one-tap answer to "is it resolved?" after selesai."""
+
+    def name(self) -> str:
+        return "action_konfirmasi_selesai"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain
+    ) -> list[EventType]:
+        ticket = tickets.find_ticket(entity(tracker, "tiket"))
+        answer = entity(tracker, "jawab")
+        if ticket is None or answer not in ("sudah", "belum"):
+            dispatcher.utter_message(response="utter_selesai_tidak_berlaku")
+            return []
+        try:
+            await in_thread(_confirm, ticket, tracker.sender_id, answer == "sudah")
+        except Exception:  # not the reporter, not finished, or the database is down
+            logger.exception("confirmation of %s not recorded", ticket)
+            dispatcher.utter_message(response="utter_selesai_tidak_berlaku")
+            return []
+        dispatcher.utter_message(
+            response="utter_selesai_terima_kasih"
+            if answer == "sudah"
+            else "utter_selesai_dibuka_lagi",
+            tiket=ticket,
+        )
+        return []
