@@ -6,7 +6,8 @@ import asyncio
 import functools
 import json
 import logging
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
 
@@ -68,8 +69,10 @@ def asked_again(tracker: Tracker, slot: str) -> bool:
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             seen_user = True
-        elif seen_user and event.get("event") == "slot" and (
-            event.get("name") == "requested_slot"
+        elif (
+            seen_user
+            and event.get("event") == "slot"
+            and (event.get("name") == "requested_slot")
         ):
             return event.get("value") == slot
     return False

@@ -21,7 +21,8 @@ from actions.common import (
     in_thread,
     latest_intent,
 )
-from lapor import intake, kategori as kategori_core, wilayah
+from lapor import intake, wilayah
+from lapor import kategori as kategori_core
 from lapor.tickets import mentions_ticket
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,13 @@ SUMMARY_DETAIL_CHARS = 400
 RESET_ON_CHANGE = {
     "kategori": ("kategori",),
     "lokasi": (
-        "lokasi", "kecamatan", "desa", "lat", "lon", "lokasi_status", "lokasi_pilihan",
+        "lokasi",
+        "kecamatan",
+        "desa",
+        "lat",
+        "lon",
+        "lokasi_status",
+        "lokasi_pilihan",
         "lokasi_teks",
     ),
     "detail": ("detail", "detail_draf"),
@@ -161,9 +168,14 @@ class ValidateAduanForm(FormValidationAction):
             if place is not None:
                 return self._set_place(place.kecamatan_code, place.code)
         kecamatan = tracker.get_slot("kecamatan")
-        if kecamatan and intake.words(text) in (["tidak", "tahu"], ["gak", "tahu"],
-                                                  ["tidak", "tau"], ["gak", "tau"],
-                                                  ["ga", "tau"], ["nggak", "tahu"]):
+        if kecamatan and intake.words(text) in (
+            ["tidak", "tahu"],
+            ["gak", "tahu"],
+            ["tidak", "tau"],
+            ["gak", "tau"],
+            ["ga", "tau"],
+            ["nggak", "tahu"],
+        ):
             return self._set_place(kecamatan, None)
         choices = [c for c in tracker.get_slot("lokasi_pilihan") or [] if c != KOTA]
         if choices:
@@ -234,8 +246,11 @@ class ValidateAduanForm(FormValidationAction):
             return {"lokasi": None, "lokasi_status": "unavailable"}
         match = wilayah.locate_point(lat, lon)
         if match.status == "ok":
-            return {**self._set_place(match.desa.kecamatan_code, match.desa.code),
-                    "lat": lat, "lon": lon}
+            return {
+                **self._set_place(match.desa.kecamatan_code, match.desa.code),
+                "lat": lat,
+                "lon": lon,
+            }
         return self._apply_location(match, "titik lokasi")
 
     def _detail(self, text: str, tracker: Tracker) -> dict[str, Any]:
@@ -256,7 +271,9 @@ class ValidateAduanForm(FormValidationAction):
 
     def _konfirmasi(self, text: str, tracker: Tracker) -> dict[str, Any]:
         intent, _ = latest_intent(tracker)
-        choice = entity(tracker, "konfirmasi") or intake.parse_choice("konfirmasi", text)
+        choice = entity(tracker, "konfirmasi") or intake.parse_choice(
+            "konfirmasi", text
+        )
         if choice is None and intent == "setuju":
             choice = "kirim"
         if choice is None and intent == "tolak":
@@ -266,7 +283,9 @@ class ValidateAduanForm(FormValidationAction):
         return {"konfirmasi": "kirim" if choice == "kirim" else None}
 
     def _ubah_bagian(self, text: str, tracker: Tracker) -> dict[str, Any]:
-        part = entity(tracker, "ubah_bagian") or intake.parse_choice("ubah_bagian", text)
+        part = entity(tracker, "ubah_bagian") or intake.parse_choice(
+            "ubah_bagian", text
+        )
         if part not in RESET_ON_CHANGE:
             return {"ubah_bagian": None}
         updates: dict[str, Any] = {slot: None for slot in RESET_ON_CHANGE[part]}
@@ -283,7 +302,9 @@ class ActionAskKategori(Action):
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
         asked_before = asked_again(tracker, "kategori")
         dispatcher.utter_message(
-            response="utter_ask_kategori_ulang" if asked_before else "utter_ask_kategori",
+            response="utter_ask_kategori_ulang"
+            if asked_before
+            else "utter_ask_kategori",
             buttons=[
                 button(kategori_core.label(k), "pilih", kategori=k)
                 for k in kategori_core.KATEGORI
@@ -307,7 +328,9 @@ class ActionAskLokasi(Action):
             same_name = len({p.name for p in places}) == 1
             buttons = [
                 button(
-                    f"Kec. {p.kecamatan_name}" if same_name else p.name, "pilih", desa=p.code
+                    f"Kec. {p.kecamatan_name}" if same_name else p.name,
+                    "pilih",
+                    desa=p.code,
                 )
                 for p in places
             ]

@@ -9,7 +9,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import entity, in_thread
-from lapor import db, kategori as kategori_core, services, tickets
+from lapor import db, services, tickets
+from lapor import kategori as kategori_core
 from lapor.deadlines import format_date, local_date
 from lapor.models import STATUS_LABELS
 
@@ -78,7 +79,9 @@ class ActionCekStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
-        ticket = tickets.find_ticket(text) or tickets.find_ticket(entity(tracker, "tiket"))
+        ticket = tickets.find_ticket(text) or tickets.find_ticket(
+            entity(tracker, "tiket")
+        )
         shaped_like_ticket = tickets.mentions_ticket(text)
         if shaped_like_ticket and ticket is None:
             dispatcher.utter_message(
@@ -87,7 +90,9 @@ class ActionCekStatus(Action):
             return []
         result = await in_thread(_lookup, ticket, tracker.sender_id)
         if ticket and not result["found"]:
-            dispatcher.utter_message(response="utter_status_tidak_ditemukan", tiket=ticket)
+            dispatcher.utter_message(
+                response="utter_status_tidak_ditemukan", tiket=ticket
+            )
         elif ticket:
             result.pop("found")
             dispatcher.utter_message(response="utter_status", **result)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -39,8 +38,20 @@ def bench_training() -> dict:
         env = {**os.environ, "RASA_CACHE_DIRECTORY": str(Path(tmp) / "cache")}
         start = time.perf_counter()
         subprocess.run(
-            [RASA, "train", "--out", tmp, "--fixed-model-name", "bench", "--quiet", "--force"],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            [
+                RASA,
+                "train",
+                "--out",
+                tmp,
+                "--fixed-model-name",
+                "bench",
+                "--quiet",
+                "--force",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         seconds = time.perf_counter() - start
     print(f"training time (from scratch, {os.cpu_count()} cores): {seconds:.0f} s")
@@ -51,31 +62,49 @@ def bench_crossval(folds: int = 5) -> dict:
     """Intent macro-F1 and entity F1 from k-fold cross-validation of the NLU data."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [RASA, "test", "nlu", "--nlu", "data/nlu", "--cross-validation", "--folds",
-             str(folds), "--out", tmp, "--quiet"],
-            cwd=ROOT, check=True, capture_output=True,
+            [
+                RASA,
+                "test",
+                "nlu",
+                "--nlu",
+                "data/nlu",
+                "--cross-validation",
+                "--folds",
+                str(folds),
+                "--out",
+                tmp,
+                "--quiet",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
         intent = json.loads((Path(tmp) / "intent_report.json").read_text())
         entity_file = next(Path(tmp).glob("*EntityExtractor_report.json"), None)
         entity = json.loads(entity_file.read_text()) if entity_file else {}
     macro = intent["macro avg"]["f1-score"]
     worst = sorted(
-        (v["f1-score"], k) for k, v in intent.items() if isinstance(v, dict) and "support" in v
+        (v["f1-score"], k)
+        for k, v in intent.items()
+        if isinstance(v, dict)
+        and "support" in v
         and k not in ("macro avg", "weighted avg", "micro avg")
     )[:3]
     entity_f1 = entity.get("micro avg", entity.get("weighted avg", {})).get("f1-score")
-    print(f"NLU {folds}-fold cross-validation: intent macro-F1 {macro:.3f}; "
-          f"entity F1 {entity_f1 if entity_f1 is None else round(entity_f1, 3)}; "
-          f"weakest intents: " + ", ".join(f"{k} {f:.2f}" for f, k in worst))
+    print(
+        f"NLU {folds}-fold cross-validation: intent macro-F1 {macro:.3f}; "
+        f"entity F1 {entity_f1 if entity_f1 is None else round(entity_f1, 3)}; "
+        f"weakest intents: " + ", ".join(f"{k} {f:.2f}" for f, k in worst)
+    )
     return {"intent_macro_f1": round(macro, 4), "entity_f1": entity_f1}
 
 
 def bench_intents() -> dict:
     """Intent accuracy on the held-out messages (bench/data/intents.yml)."""
-    from rasa.core.agent import Agent
     import asyncio
-
     import logging
+
+    from rasa.core.agent import Agent
 
     logging.disable(logging.INFO)
     agent = Agent.load(str(MODEL))
@@ -88,19 +117,27 @@ def bench_intents() -> dict:
     labels = sorted({i["intent"] for i in items})
     f1s = []
     for label in labels:
-        tp = sum(1 for i in items if i["intent"] == label) - sum(1 for w in wrong if w[1] == label)
+        tp = sum(1 for i in items if i["intent"] == label) - sum(
+            1 for w in wrong if w[1] == label
+        )
         fp = sum(1 for w in wrong if w[2] == label)
         fn = sum(1 for w in wrong if w[1] == label)
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        f1s.append(
+            2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        )
     accuracy = 1 - len(wrong) / len(items)
-    print(f"held-out intents ({len(items)} messages): accuracy {accuracy:.3f}, "
-          f"macro-F1 {statistics.mean(f1s):.3f}")
+    print(
+        f"held-out intents ({len(items)} messages): accuracy {accuracy:.3f}, "
+        f"macro-F1 {statistics.mean(f1s):.3f}"
+    )
     for text, want, got in wrong[:8]:
         print(f"   miss: {text!r} expected {want}, got {got}")
-    return {"heldout_intent_accuracy": round(accuracy, 4),
-            "heldout_intent_macro_f1": round(statistics.mean(f1s), 4)}
+    return {
+        "heldout_intent_accuracy": round(accuracy, 4),
+        "heldout_intent_macro_f1": round(statistics.mean(f1s), 4),
+    }
 
 
 def bench_kategori() -> dict:
@@ -111,11 +148,16 @@ def bench_kategori() -> dict:
     results = [(i, infer_kategori(i["text"]).kategori) for i in items]
     correct = sum(1 for i, got in results if got == i["kategori"])
     unsure = sum(1 for _, got in results if got is None)
-    print(f"category accuracy ({len(items)} held-out messages): {correct / len(items):.3f} "
-          f"({correct} right, {unsure} unsure -> the bot asks with buttons, "
-          f"{len(items) - correct - unsure} wrong)")
-    return {"kategori_accuracy": round(correct / len(items), 4),
-            "kategori_unsure": unsure, "kategori_n": len(items)}
+    print(
+        f"category accuracy ({len(items)} held-out messages): {correct / len(items):.3f} "
+        f"({correct} right, {unsure} unsure -> the bot asks with buttons, "
+        f"{len(items) - correct - unsure} wrong)"
+    )
+    return {
+        "kategori_accuracy": round(correct / len(items), 4),
+        "kategori_unsure": unsure,
+        "kategori_n": len(items),
+    }
 
 
 def _location_ok(item: dict, match) -> bool:
@@ -124,7 +166,9 @@ def _location_ok(item: dict, match) -> bool:
         return False
     if expect["status"] == "ok":
         return (match.desa.code, match.desa.kecamatan_code) == (
-            expect["desa"], expect["kecamatan"])
+            expect["desa"],
+            expect["kecamatan"],
+        )
     if expect["status"] == "kecamatan_only":
         return match.kecamatan.code == expect["kecamatan"]
     if expect["status"] == "ambiguous":
@@ -189,18 +233,27 @@ def bench_latency() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
         db.migrate(url)
-        with running_bot(Path(tmp), {"DATABASE_URL": url, "RASA_TOKEN": "bench"}) as servers:
+        with running_bot(
+            Path(tmp), {"DATABASE_URL": url, "RASA_TOKEN": "bench"}
+        ) as servers:
             sender = "62813" + uuid.uuid4().hex[:8]
             timings = []
             for text in _long_conversation():
                 start = time.perf_counter()
-                reply = requests.post(f"{servers['rasa']}/webhooks/rest/webhook",
-                                      json={"sender": sender, "message": text}, timeout=60)
+                reply = requests.post(
+                    f"{servers['rasa']}/webhooks/rest/webhook",
+                    json={"sender": sender, "message": text},
+                    timeout=60,
+                )
                 timings.append((time.perf_counter() - start) * 1000)
                 reply.raise_for_status()
-            rasa_pid = int(subprocess.run(
-                ["pgrep", "-f", f"--port {servers['rasa'].rsplit(':', 1)[1]}"],
-                capture_output=True, text=True).stdout.split()[0])
+            rasa_pid = int(
+                subprocess.run(
+                    ["pgrep", "-f", f"--port {servers['rasa'].rsplit(':', 1)[1]}"],
+                    capture_output=True,
+                    text=True,
+                ).stdout.split()[0]
+            )
             rss = _rss_mb(rasa_pid)
 
     def pct(values: list[float], q: float) -> float:
@@ -216,10 +269,12 @@ def bench_latency() -> dict:
         "all_turns_p95_ms": round(pct(timings, 0.95), 1),
         "rasa_rss_mb": round(rss),
     }
-    print(f"per-turn latency (REST, one conversation of {len(timings)} turns): "
-          f"turns 1-10 p50 {figures['turn_1_10_p50_ms']} ms p95 {figures['turn_1_10_p95_ms']} ms; "
-          f"turns 100-110 p50 {figures['turn_100_110_p50_ms']} ms "
-          f"p95 {figures['turn_100_110_p95_ms']} ms")
+    print(
+        f"per-turn latency (REST, one conversation of {len(timings)} turns): "
+        f"turns 1-10 p50 {figures['turn_1_10_p50_ms']} ms p95 {figures['turn_1_10_p95_ms']} ms; "
+        f"turns 100-110 p50 {figures['turn_100_110_p50_ms']} ms "
+        f"p95 {figures['turn_100_110_p95_ms']} ms"
+    )
     print(f"Rasa server resident memory: {figures['rasa_rss_mb']} MB")
     return figures
 
@@ -236,19 +291,45 @@ WA_SCRIPT = [
 
 def _wa_body(wa_id: str, wamid: str, text: str) -> bytes:
     if text.startswith("/"):
-        message = {"type": "interactive", "interactive": {
-            "type": "button_reply", "button_reply": {"id": text, "title": "Kirim"}}}
+        message = {
+            "type": "interactive",
+            "interactive": {
+                "type": "button_reply",
+                "button_reply": {"id": text, "title": "Kirim"},
+            },
+        }
     else:
         message = {"type": "text", "text": {"body": text}}
-    return json.dumps({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000",
-                         "phone_number_id": "100000000000001"},
-            "messages": [{"from": wa_id, "id": wamid, "timestamp": str(int(time.time())),
-                          **message}]}}]}],
-    }).encode()
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550000000",
+                                    "phone_number_id": "100000000000001",
+                                },
+                                "messages": [
+                                    {
+                                        "from": wa_id,
+                                        "id": wamid,
+                                        "timestamp": str(int(time.time())),
+                                        **message,
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
 async def _wa_load(rasa: str, graph: str, citizens: int, retry_share: float) -> dict:
@@ -268,6 +349,7 @@ async def _wa_load(rasa: str, graph: str, citizens: int, retry_share: float) -> 
     done = asyncio.Event()
 
     async with aiohttp.ClientSession() as http:
+
         async def poll() -> None:
             while not done.is_set():
                 async with http.get(f"{graph}/_fake/messages") as resp:
@@ -281,9 +363,14 @@ async def _wa_load(rasa: str, graph: str, citizens: int, retry_share: float) -> 
 
         async def post(body: bytes) -> float:
             start = time.perf_counter()
-            async with http.post(f"{rasa}/webhooks/whatsapp/webhook", data=body, headers={
+            async with http.post(
+                f"{rasa}/webhooks/whatsapp/webhook",
+                data=body,
+                headers={
                     "Content-Type": "application/json",
-                    "X-Hub-Signature-256": sign(body, WA_SECRET)}) as resp:
+                    "X-Hub-Signature-256": sign(body, WA_SECRET),
+                },
+            ) as resp:
                 await resp.read()
                 assert resp.status == 200, resp.status
             return (time.perf_counter() - start) * 1000
@@ -292,7 +379,9 @@ async def _wa_load(rasa: str, graph: str, citizens: int, retry_share: float) -> 
             nonlocal lost
             wa_id = f"6285{index:09d}"
             for turn, text in enumerate(WA_SCRIPT):
-                body = _wa_body(wa_id, f"wamid.bench.{index}.{turn}.{uuid.uuid4().hex}", text)
+                body = _wa_body(
+                    wa_id, f"wamid.bench.{index}.{turn}.{uuid.uuid4().hex}", text
+                )
                 sent_at = time.time()
                 posts = [post(body)]
                 if rng.random() < retry_share:  # Meta's retry, delivered concurrently
@@ -316,8 +405,13 @@ async def _wa_load(rasa: str, graph: str, citizens: int, retry_share: float) -> 
             recorded = await resp.json()
     expected = citizens * len(WA_SCRIPT)
     bot_messages = [m for m in recorded if str(m.get("to", "")).startswith("6285")]
-    return {"acks": acks, "replies": replies, "lost": lost,
-            "duplicated": max(0, len(bot_messages) - expected + lost), "expected": expected}
+    return {
+        "acks": acks,
+        "replies": replies,
+        "lost": lost,
+        "duplicated": max(0, len(bot_messages) - expected + lost),
+        "expected": expected,
+    }
 
 
 def bench_whatsapp(citizens: int = 50) -> dict:
@@ -332,18 +426,34 @@ def bench_whatsapp(citizens: int = 50) -> dict:
         port = free_port()
         log = Path(tmp) / "graph.log"
         graph_proc = subprocess.Popen(
-            [sys.executable, "-m", "lapor.whatsapp.fake_graph", "--port", str(port),
-             "--token", WA_TOKEN], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "lapor.whatsapp.fake_graph",
+                "--port",
+                str(port),
+                "--token",
+                WA_TOKEN,
+            ],
+            cwd=ROOT,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         graph = f"http://127.0.0.1:{port}"
         try:
             wait_for(f"{graph}/_fake/messages", 30, graph_proc, log)
             url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
             db.migrate(url)
-            env = {"DATABASE_URL": url, "RASA_TOKEN": "bench",
-                   "WHATSAPP_API_URL": f"{graph}/v21.0", "WHATSAPP_ACCESS_TOKEN": WA_TOKEN,
-                   "WHATSAPP_APP_SECRET": WA_SECRET, "WHATSAPP_VERIFY_TOKEN": "bench",
-                   "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
-                   "MEDIA_DIR": str(Path(tmp) / "media")}
+            env = {
+                "DATABASE_URL": url,
+                "RASA_TOKEN": "bench",
+                "WHATSAPP_API_URL": f"{graph}/v21.0",
+                "WHATSAPP_ACCESS_TOKEN": WA_TOKEN,
+                "WHATSAPP_APP_SECRET": WA_SECRET,
+                "WHATSAPP_VERIFY_TOKEN": "bench",
+                "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+                "MEDIA_DIR": str(Path(tmp) / "media"),
+            }
             with running_bot(Path(tmp), env) as servers:
                 result = asyncio.run(_wa_load(servers["rasa"], graph, citizens, 0.2))
         finally:
@@ -364,11 +474,13 @@ def bench_whatsapp(citizens: int = 50) -> dict:
         "wa_lost": result["lost"],
         "wa_duplicated": result["duplicated"],
     }
-    print(f"WhatsApp, {citizens} citizens at once ({figures['wa_webhooks']} signed webhooks, "
-          f"20% delivered twice): answer p50 {figures['wa_ack_p50_ms']} ms, "
-          f"p99 {figures['wa_ack_p99_ms']} ms; webhook-to-reply p50 "
-          f"{figures['wa_reply_p50_ms']} ms, p95 {figures['wa_reply_p95_ms']} ms; "
-          f"lost {figures['wa_lost']}, duplicated {figures['wa_duplicated']}")
+    print(
+        f"WhatsApp, {citizens} citizens at once ({figures['wa_webhooks']} signed webhooks, "
+        f"20% delivered twice): answer p50 {figures['wa_ack_p50_ms']} ms, "
+        f"p99 {figures['wa_ack_p99_ms']} ms; webhook-to-reply p50 "
+        f"{figures['wa_reply_p50_ms']} ms, p95 {figures['wa_reply_p95_ms']} ms; "
+        f"lost {figures['wa_lost']}, duplicated {figures['wa_duplicated']}"
+    )
     return figures
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_engine(url: str | None = None) -> Engine:
     """Return the (cached) engine for ``url``, or for ``DATABASE_URL``."""
     url = url or config.database_url()
@@ -41,7 +41,7 @@ def get_engine(url: str | None = None) -> Engine:
     return engine
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _session_factory(url: str) -> sessionmaker:
     return sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)
 

@@ -185,7 +185,9 @@ def find_by_ticket(session: Session, ticket: str) -> Complaint | None:
     return session.scalars(select(Complaint).where(Complaint.ticket == ticket)).first()
 
 
-def complaints_of(session: Session, reporter_id: str, limit: int = 5) -> list[Complaint]:
+def complaints_of(
+    session: Session, reporter_id: str, limit: int = 5
+) -> list[Complaint]:
     """The reporter's newest complaints, newest first."""
     return list(
         session.scalars(

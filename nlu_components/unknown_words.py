@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Optional
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -37,7 +37,7 @@ _WORD = re.compile(r"[a-z]+")
 _VOCAB_FILE = "vocabulary.json"
 
 
-def words(text: str) -> List[str]:
+def words(text: str) -> list[str]:
     """Lower-case alphabetic words (digits and emoji carry no vocabulary)."""
     return _WORD.findall((text or "").lower())
 
@@ -72,12 +72,12 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
     """Sets ``nlu_fallback`` when none of a message's words is known."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"min_known_words": 1}
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         vocabulary: Optional[set[str]] = None,
@@ -90,11 +90,11 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "UnknownWordsFallback":
+    ) -> UnknownWordsFallback:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -109,12 +109,12 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "UnknownWordsFallback":
+    ) -> UnknownWordsFallback:
         try:
             with model_storage.read_from(resource) as directory:
                 vocabulary = set(json.loads((directory / _VOCAB_FILE).read_text()))
@@ -122,7 +122,7 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
             vocabulary = set()
         return cls(config, model_storage, resource, vocabulary)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if not self.vocabulary:
             return messages
         for message in messages:

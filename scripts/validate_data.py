@@ -16,7 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD_INTENTS = {"pilih", "kirim_lokasi", "kirim_media", "konfirmasi_selesai"}
 UNUSED = re.compile(r"The utterance '(\w+)' is not used in any story or rule")
-NO_NLU = re.compile(r"The intent '(\w+)' is listed in the domain file, but is not found")
+NO_NLU = re.compile(
+    r"The intent '(\w+)' is listed in the domain file, but is not found"
+)
 WARNING = re.compile(r"UserWarning: (.*)")
 
 

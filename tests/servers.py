@@ -6,9 +6,9 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
@@ -47,40 +47,78 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
         f'tracker_store:\n  type: SQL\n  url: "sqlite:///{workdir / "tracker.db"}"\n'
     )
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", **env_extra,
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        **env_extra,
+        "PYTHONUNBUFFERED": "1",
+    }
     logs = {name: workdir / f"{name}.log" for name in ("actions", "rasa")}
     procs = []
     try:
         procs.append(
             subprocess.Popen(
-                [str(ROOT / ".venv/bin/rasa"), "run", "actions", "--port", str(action_port),
-                 "--actions", "actions"],
-                cwd=ROOT, env=env, stdout=logs["actions"].open("w"), stderr=subprocess.STDOUT,
+                [
+                    str(ROOT / ".venv/bin/rasa"),
+                    "run",
+                    "actions",
+                    "--port",
+                    str(action_port),
+                    "--actions",
+                    "actions",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=logs["actions"].open("w"),
+                stderr=subprocess.STDOUT,
             )
         )
         procs.append(
             subprocess.Popen(
-                [str(ROOT / ".venv/bin/rasa"), "run", "--enable-api", "--auth-token",
-                 env.get("RASA_TOKEN", "test-token"), "--port", str(rasa_port),
-                 "--model", str(MODEL), "--endpoints", str(endpoints),
-                 "--credentials", str(ROOT / "credentials.yml")],
-                cwd=ROOT, env=env, stdout=logs["rasa"].open("w"), stderr=subprocess.STDOUT,
+                [
+                    str(ROOT / ".venv/bin/rasa"),
+                    "run",
+                    "--enable-api",
+                    "--auth-token",
+                    env.get("RASA_TOKEN", "test-token"),
+                    "--port",
+                    str(rasa_port),
+                    "--model",
+                    str(MODEL),
+                    "--endpoints",
+                    str(endpoints),
+                    "--credentials",
+                    str(ROOT / "credentials.yml"),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=logs["rasa"].open("w"),
+                stderr=subprocess.STDOUT,
             )
         )
-        wait_for(f"http://127.0.0.1:{action_port}/health", 120, procs[0], logs["actions"])
-        wait_for(f"http://127.0.0.1:{rasa_port}/status?token=x", 240, procs[1], logs["rasa"])
+        wait_for(
+            f"http://127.0.0.1:{action_port}/health", 120, procs[0], logs["actions"]
+        )
+        wait_for(
+            f"http://127.0.0.1:{rasa_port}/status?token=x", 240, procs[1], logs["rasa"]
+        )
         # /status answers before the model is loaded; wait for a real reply.
         base = f"http://127.0.0.1:{rasa_port}"
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            reply = requests.post(f"{base}/model/parse?token={env.get('RASA_TOKEN', 'test-token')}",
-                                  json={"text": "halo"}, timeout=30)
+            reply = requests.post(
+                f"{base}/model/parse?token={env.get('RASA_TOKEN', 'test-token')}",
+                json={"text": "halo"},
+                timeout=30,
+            )
             if reply.status_code == 200:
                 break
             time.sleep(1)
-        yield {"rasa": base, "actions": f"http://127.0.0.1:{action_port}",
-               "logs": str(workdir)}
+        yield {
+            "rasa": base,
+            "actions": f"http://127.0.0.1:{action_port}",
+            "logs": str(workdir),
+        }
     finally:
         for proc in procs:
             proc.terminate()

@@ -34,7 +34,9 @@ def texts(dispatcher) -> list[str]:
 # --- the form ---------------------------------------------------------------
 
 
-def test_one_shot_message_fills_everything_but_the_name(dispatcher, tracker_factory, domain):
+def test_one_shot_message_fills_everything_but_the_name(
+    dispatcher, tracker_factory, domain
+):
     tracker = tracker_factory(
         "jalan di ds sumberanyar kec paiton rusak parah, banyak lubang, sdh 3 bulan"
     )
@@ -47,19 +49,26 @@ def test_one_shot_message_fills_everything_but_the_name(dispatcher, tracker_fact
 
 
 def test_a_bare_request_fills_nothing(dispatcher, tracker_factory, domain):
-    slots = slots_of(run(ValidateAduanForm(), dispatcher, tracker_factory("mau lapor min"), domain))
+    slots = slots_of(
+        run(ValidateAduanForm(), dispatcher, tracker_factory("mau lapor min"), domain)
+    )
     assert slots == {"requested_slot": "kategori"}
 
 
 def test_interruptions_are_left_to_the_rules(dispatcher, tracker_factory, domain):
     tracker = tracker_factory(
-        "gak jadi", intent="batal", slots={"requested_slot": "lokasi"}, active_loop="aduan_form"
+        "gak jadi",
+        intent="batal",
+        slots={"requested_slot": "lokasi"},
+        active_loop="aduan_form",
     )
     assert run(ValidateAduanForm(), dispatcher, tracker, domain) == []
 
 
 def test_a_long_answer_is_not_an_interruption(dispatcher, tracker_factory, domain):
-    text = "tolong bantu pak jalan depan sd negeri 2 rusak berat sejak banjir bulan lalu"
+    text = (
+        "tolong bantu pak jalan depan sd negeri 2 rusak berat sejak banjir bulan lalu"
+    )
     tracker = tracker_factory(
         text,
         intent="bantuan",
@@ -81,18 +90,28 @@ def _in_form(tracker_factory, text, requested, intent="inform", **slots):
 
 def test_ambiguous_desa_is_asked_back_then_picked(dispatcher, tracker_factory, domain):
     form = ValidateAduanForm()
-    slots = slots_of(run(form, dispatcher, _in_form(tracker_factory, "wonorejo", "lokasi"), domain))
+    slots = slots_of(
+        run(form, dispatcher, _in_form(tracker_factory, "wonorejo", "lokasi"), domain)
+    )
     assert slots["lokasi"] is None and slots["lokasi_status"] == "ambiguous"
     assert sorted(slots["lokasi_pilihan"]) == ["35.13.17.2013", "35.13.22.2004"]
     assert slots["requested_slot"] == "lokasi"
 
-    ask = run(ActionAskLokasi(), dispatcher, _in_form(tracker_factory, "", "lokasi", **slots), domain)
+    ask = run(
+        ActionAskLokasi(),
+        dispatcher,
+        _in_form(tracker_factory, "", "lokasi", **slots),
+        domain,
+    )
     assert ask == []
     buttons = dispatcher.messages[-1]["buttons"]
     assert [b["title"] for b in buttons] == ["Kec. Maron", "Kec. Wonomerto"]
 
     picked = _in_form(
-        tracker_factory, "maron", "lokasi", **{k: v for k, v in slots.items() if k != "requested_slot"}
+        tracker_factory,
+        "maron",
+        "lokasi",
+        **{k: v for k, v in slots.items() if k != "requested_slot"},
     )
     slots = slots_of(run(form, dispatcher, picked, domain))
     assert (slots["kecamatan"], slots["desa"]) == ("35.13.17", "35.13.17.2013")
@@ -100,7 +119,12 @@ def test_ambiguous_desa_is_asked_back_then_picked(dispatcher, tracker_factory, d
 
 def test_kota_probolinggo_is_recognised(dispatcher, tracker_factory, domain):
     slots = slots_of(
-        run(ValidateAduanForm(), dispatcher, _in_form(tracker_factory, "kel jati mayangan", "lokasi"), domain)
+        run(
+            ValidateAduanForm(),
+            dispatcher,
+            _in_form(tracker_factory, "kel jati mayangan", "lokasi"),
+            domain,
+        )
     )
     assert slots["lokasi"] is None and slots["lokasi_status"] == "kota"
     assert "Kota Probolinggo" in slots["lokasi_teks"]
@@ -108,46 +132,93 @@ def test_kota_probolinggo_is_recognised(dispatcher, tracker_factory, domain):
 
 def test_unknown_place_is_asked_again_with_a_hint(dispatcher, tracker_factory, domain):
     form_slots = slots_of(
-        run(ValidateAduanForm(), dispatcher, _in_form(tracker_factory, "di rumah saya", "lokasi"), domain)
+        run(
+            ValidateAduanForm(),
+            dispatcher,
+            _in_form(tracker_factory, "di rumah saya", "lokasi"),
+            domain,
+        )
     )
     assert form_slots["lokasi"] is None and form_slots["lokasi_status"] == "unknown"
-    run(ActionAskLokasi(), dispatcher, _in_form(tracker_factory, "", "lokasi", **form_slots), domain)
+    run(
+        ActionAskLokasi(),
+        dispatcher,
+        _in_form(tracker_factory, "", "lokasi", **form_slots),
+        domain,
+    )
     assert dispatcher.messages[-1]["response"] == "utter_lokasi_tidak_dikenal"
 
 
 def test_kecamatan_alone_then_desa(dispatcher, tracker_factory, domain):
     form = ValidateAduanForm()
-    slots = slots_of(run(form, dispatcher, _in_form(tracker_factory, "kec kraksaan", "lokasi"), domain))
+    slots = slots_of(
+        run(
+            form,
+            dispatcher,
+            _in_form(tracker_factory, "kec kraksaan", "lokasi"),
+            domain,
+        )
+    )
     assert slots["kecamatan"] == "35.13.14" and slots["lokasi"] is None
     slots = slots_of(
-        run(form, dispatcher, _in_form(tracker_factory, "patokan", "lokasi", kecamatan="35.13.14"), domain)
+        run(
+            form,
+            dispatcher,
+            _in_form(tracker_factory, "patokan", "lokasi", kecamatan="35.13.14"),
+            domain,
+        )
     )
     assert slots["desa"] == "35.13.14.1017"
     assert slots["lokasi"] == "Kelurahan Patokan, Kecamatan Kraksaan"
 
 
-def test_thin_detail_is_asked_once_more_then_accepted(dispatcher, tracker_factory, domain):
+def test_thin_detail_is_asked_once_more_then_accepted(
+    dispatcher, tracker_factory, domain
+):
     form = ValidateAduanForm()
-    first = slots_of(run(form, dispatcher, _in_form(tracker_factory, "lampu mati", "detail"), domain))
+    first = slots_of(
+        run(form, dispatcher, _in_form(tracker_factory, "lampu mati", "detail"), domain)
+    )
     assert first["detail"] is None and first["detail_draf"] == "lampu mati"
     second = slots_of(
-        run(form, dispatcher, _in_form(tracker_factory, "di gang 3", "detail", detail_draf="lampu mati"), domain)
+        run(
+            form,
+            dispatcher,
+            _in_form(tracker_factory, "di gang 3", "detail", detail_draf="lampu mati"),
+            domain,
+        )
     )
     assert second["detail"] == "lampu mati\ndi gang 3"
 
 
 @pytest.mark.parametrize(
     "text, nama, anonim",
-    [("anonim", "Anonim", True), ("rahasiakan saja", "Anonim", True), ("nama saya siti aminah", "Siti Aminah", False)],
+    [
+        ("anonim", "Anonim", True),
+        ("rahasiakan saja", "Anonim", True),
+        ("nama saya siti aminah", "Siti Aminah", False),
+    ],
 )
 def test_name_or_anonymous(dispatcher, tracker_factory, domain, text, nama, anonim):
-    slots = slots_of(run(ValidateAduanForm(), dispatcher, _in_form(tracker_factory, text, "nama"), domain))
+    slots = slots_of(
+        run(
+            ValidateAduanForm(),
+            dispatcher,
+            _in_form(tracker_factory, text, "nama"),
+            domain,
+        )
+    )
     assert (slots["nama"], slots.get("anonim")) == (nama, anonim)
 
 
 def test_nik_is_never_taken_as_a_name(dispatcher, tracker_factory, domain):
     slots = slots_of(
-        run(ValidateAduanForm(), dispatcher, _in_form(tracker_factory, "3513012345678901", "nama"), domain)
+        run(
+            ValidateAduanForm(),
+            dispatcher,
+            _in_form(tracker_factory, "3513012345678901", "nama"),
+            domain,
+        )
     )
     assert slots["nama"] is None
 
@@ -167,7 +238,12 @@ FILLED = dict(
 def test_ubah_changes_one_field_only(dispatcher, tracker_factory, domain):
     form = ValidateAduanForm()
     slots = slots_of(
-        run(form, dispatcher, _in_form(tracker_factory, "ubah", "konfirmasi", **FILLED), domain)
+        run(
+            form,
+            dispatcher,
+            _in_form(tracker_factory, "ubah", "konfirmasi", **FILLED),
+            domain,
+        )
     )
     assert slots["ubah_menu"] is True and slots["requested_slot"] == "ubah_bagian"
     tracker = tracker_factory(
@@ -178,13 +254,20 @@ def test_ubah_changes_one_field_only(dispatcher, tracker_factory, domain):
         active_loop="aduan_form",
     )
     slots = slots_of(run(form, dispatcher, tracker, domain))
-    assert slots["lokasi"] is None and slots["kecamatan"] is None and slots["desa"] is None
+    assert (
+        slots["lokasi"] is None and slots["kecamatan"] is None and slots["desa"] is None
+    )
     assert "kategori" not in slots and "detail" not in slots and "nama" not in slots
     assert slots["requested_slot"] == "lokasi"
 
 
 def test_summary_has_kirim_ubah_batal(dispatcher, tracker_factory, domain):
-    run(ActionAskKonfirmasi(), dispatcher, _in_form(tracker_factory, "", "konfirmasi", **FILLED), domain)
+    run(
+        ActionAskKonfirmasi(),
+        dispatcher,
+        _in_form(tracker_factory, "", "konfirmasi", **FILLED),
+        domain,
+    )
     message = dispatcher.messages[-1]
     assert message["response"] == "utter_ringkasan"
     assert message["lokasi"] == "Desa Sumberanyar, Kecamatan Paiton"
@@ -195,7 +278,9 @@ def test_summary_has_kirim_ubah_batal(dispatcher, tracker_factory, domain):
 # --- filing, status, emergencies ---------------------------------------------
 
 
-def _file_via_action(dispatcher, tracker_factory, domain, sender="6281234567890", **extra):
+def _file_via_action(
+    dispatcher, tracker_factory, domain, sender="6281234567890", **extra
+):
     tracker = tracker_factory(
         '/pilih{"konfirmasi":"kirim"}',
         intent="pilih",
@@ -206,11 +291,15 @@ def _file_via_action(dispatcher, tracker_factory, domain, sender="6281234567890"
     return events, dispatcher.messages[-1]
 
 
-def test_filing_action_stores_and_answers_with_the_ticket(db_url, dispatcher, tracker_factory, domain):
+def test_filing_action_stores_and_answers_with_the_ticket(
+    db_url, dispatcher, tracker_factory, domain
+):
     events, message = _file_via_action(dispatcher, tracker_factory, domain)
     assert message["response"] == "utter_aduan_terkirim"
     assert re.fullmatch(r"LK-[A-Z2-9]{6}", message["tiket"])
-    assert "Dinas Pekerjaan Umum" in message["unit"] and "Camat Paiton" in message["unit"]
+    assert (
+        "Dinas Pekerjaan Umum" in message["unit"] and "Camat Paiton" in message["unit"]
+    )
     assert FollowupAction("action_session_start") in events
     with session_scope(db_url) as s:
         stored = services.find_by_ticket(s, message["tiket"])
@@ -222,7 +311,9 @@ def test_filing_action_stores_and_answers_with_the_ticket(db_url, dispatcher, tr
         assert stored.channel == "whatsapp"
 
 
-def test_filing_with_the_database_down_keeps_the_draft(dispatcher, tracker_factory, domain, monkeypatch):
+def test_filing_with_the_database_down_keeps_the_draft(
+    dispatcher, tracker_factory, domain, monkeypatch
+):
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     events, message = _file_via_action(dispatcher, tracker_factory, domain)
     assert message["response"] == "utter_aduan_gagal"
@@ -230,11 +321,18 @@ def test_filing_with_the_database_down_keeps_the_draft(dispatcher, tracker_facto
     assert SlotSet("requested_slot", "konfirmasi") in events
 
 
-def test_status_of_own_and_of_someone_elses_ticket(db_url, dispatcher, tracker_factory, domain):
+def test_status_of_own_and_of_someone_elses_ticket(
+    db_url, dispatcher, tracker_factory, domain
+):
     _, filed = _file_via_action(dispatcher, tracker_factory, domain)
     ticket = filed["tiket"]
     spaced = ticket.replace("-", " ").lower()
-    run(ActionCekStatus(), dispatcher, tracker_factory(f"cek status {spaced}", intent="cek_status"), domain)
+    run(
+        ActionCekStatus(),
+        dispatcher,
+        tracker_factory(f"cek status {spaced}", intent="cek_status"),
+        domain,
+    )
     own = dispatcher.messages[-1]
     assert own["response"] == "utter_status" and own["tiket"] == ticket
     assert own["status"].startswith("Baru")
@@ -242,7 +340,9 @@ def test_status_of_own_and_of_someone_elses_ticket(db_url, dispatcher, tracker_f
     run(
         ActionCekStatus(),
         dispatcher,
-        tracker_factory(f"cek status {ticket}", intent="cek_status", sender_id="628999000111"),
+        tracker_factory(
+            f"cek status {ticket}", intent="cek_status", sender_id="628999000111"
+        ),
         domain,
     )
     other = dispatcher.messages[-1]
@@ -252,18 +352,37 @@ def test_status_of_own_and_of_someone_elses_ticket(db_url, dispatcher, tracker_f
 
 
 def test_unknown_ticket_and_own_list(db_url, dispatcher, tracker_factory, domain):
-    run(ActionCekStatus(), dispatcher, tracker_factory("cek status LK-ZZZZZZ", intent="cek_status"), domain)
+    run(
+        ActionCekStatus(),
+        dispatcher,
+        tracker_factory("cek status LK-ZZZZZZ", intent="cek_status"),
+        domain,
+    )
     assert dispatcher.messages[-1]["response"] == "utter_status_tidak_ditemukan"
-    run(ActionCekStatus(), dispatcher, tracker_factory("laporan saya", intent="cek_status"), domain)
+    run(
+        ActionCekStatus(),
+        dispatcher,
+        tracker_factory("laporan saya", intent="cek_status"),
+        domain,
+    )
     assert dispatcher.messages[-1]["response"] == "utter_status_tanya_tiket"
     _, filed = _file_via_action(dispatcher, tracker_factory, domain)
-    run(ActionCekStatus(), dispatcher, tracker_factory("laporan saya", intent="cek_status"), domain)
+    run(
+        ActionCekStatus(),
+        dispatcher,
+        tracker_factory("laporan saya", intent="cek_status"),
+        domain,
+    )
     assert dispatcher.messages[-1]["response"] == "utter_status_daftar"
     assert filed["tiket"] in dispatcher.messages[-1]["daftar"]
 
 
-def test_emergency_gives_112_and_queues_urgently(db_url, dispatcher, tracker_factory, domain):
-    tracker = tracker_factory("ada kebakaran", intent="darurat", active_loop="aduan_form")
+def test_emergency_gives_112_and_queues_urgently(
+    db_url, dispatcher, tracker_factory, domain
+):
+    tracker = tracker_factory(
+        "ada kebakaran", intent="darurat", active_loop="aduan_form"
+    )
     events = run(ActionDarurat(), dispatcher, tracker, domain)
     assert dispatcher.messages[0]["response"] == "utter_darurat"
     assert ActiveLoop(None) in events
@@ -272,7 +391,9 @@ def test_emergency_gives_112_and_queues_urgently(db_url, dispatcher, tracker_fac
         assert (conv.state, conv.urgent, conv.reason) == ("menunggu", True, "darurat")
 
 
-def test_second_misunderstanding_in_a_row_hands_over(db_url, dispatcher, tracker_factory, domain):
+def test_second_misunderstanding_in_a_row_hands_over(
+    db_url, dispatcher, tracker_factory, domain
+):
     fallback = {"intent": {"name": "nlu_fallback", "confidence": 0.3}}
     first = tracker_factory("asdf", intent="nlu_fallback", confidence=0.3)
     run(ActionTidakPaham(), dispatcher, first, domain)
@@ -290,16 +411,26 @@ def test_second_misunderstanding_in_a_row_hands_over(db_url, dispatcher, tracker
 
 
 def test_cancel_files_nothing_and_ends_the_session(dispatcher, tracker_factory, domain):
-    events = run(ActionBatal(), dispatcher, tracker_factory("batal", intent="batal"), domain)
+    events = run(
+        ActionBatal(), dispatcher, tracker_factory("batal", intent="batal"), domain
+    )
     assert dispatcher.messages[-1]["response"] == "utter_batal"
-    assert ActiveLoop(None) in events and FollowupAction("action_session_start") in events
+    assert (
+        ActiveLoop(None) in events and FollowupAction("action_session_start") in events
+    )
 
 
-def test_disputing_a_status_queues_with_its_reason(db_url, dispatcher, tracker_factory, domain):
+def test_disputing_a_status_queues_with_its_reason(
+    db_url, dispatcher, tracker_factory, domain
+):
     from actions.handoff import ActionMintaOperator
 
     before = [
-        {"event": "user", "text": "cek status LK-ABCDEF", "parse_data": {"intent": {"name": "cek_status"}}},
+        {
+            "event": "user",
+            "text": "cek status LK-ABCDEF",
+            "parse_data": {"intent": {"name": "cek_status"}},
+        },
         {"event": "action", "name": "action_cek_status"},
         {"event": "bot", "text": "Status laporan ..."},
         {"event": "action", "name": "action_listen"},

@@ -39,7 +39,13 @@ def test_ticket_format_and_alphabet():
 
 @pytest.mark.parametrize(
     "text",
-    ["cek status LK-7KQ2MX", "status lk 7kq2mx", "LK7KQ2MX", "tiket: Lk-7kq2Mx ya", "lk_7KQ2MX"],
+    [
+        "cek status LK-7KQ2MX",
+        "status lk 7kq2mx",
+        "LK7KQ2MX",
+        "tiket: Lk-7kq2Mx ya",
+        "lk_7KQ2MX",
+    ],
 )
 def test_find_ticket_is_tolerant(text):
     assert tickets.find_ticket(text) == "LK-7KQ2MX"
@@ -117,7 +123,9 @@ def test_ticket_collision_draws_another(session, monkeypatch):
 
 def test_concurrent_filing_gives_unique_tickets(db_url, monkeypatch):
     """Eight threads file at once with a tiny ticket space: all succeed, all unique."""
-    space = iter(["LK-AAAAAA", "LK-BBBBBB"] * 4 + [f"LK-{c * 6}" for c in "CDEFGHJKMN"] * 3)
+    space = iter(
+        ["LK-AAAAAA", "LK-BBBBBB"] * 4 + [f"LK-{c * 6}" for c in "CDEFGHJKMN"] * 3
+    )
     lock = threading.Lock()
 
     def draw() -> str:
@@ -138,7 +146,10 @@ def test_concurrent_filing_gives_unique_tickets(db_url, monkeypatch):
                         results.append(services.file_complaint(s, _new()).ticket)
                     break
                 except Exception as exc:  # a commit-time conflict: the caller retries
-                    if "unique" not in str(exc).lower() and "locked" not in str(exc).lower():
+                    if (
+                        "unique" not in str(exc).lower()
+                        and "locked" not in str(exc).lower()
+                    ):
                         raise
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -162,7 +173,10 @@ def test_concurrent_filing_gives_unique_tickets(db_url, monkeypatch):
         (dt.date(2026, 12, 3), dt.date(2026, 12, 8)),  # Thu -> over a weekend
         (dt.date(2026, 12, 5), dt.date(2026, 12, 9)),  # filed on a Saturday
         (dt.date(2026, 12, 23), dt.date(2026, 12, 30)),  # Christmas + cuti bersama
-        (dt.date(2026, 3, 17), dt.date(2026, 3, 27)),  # Nyepi, Idul Fitri + cuti bersama
+        (
+            dt.date(2026, 3, 17),
+            dt.date(2026, 3, 27),
+        ),  # Nyepi, Idul Fitri + cuti bersama
         (dt.date(2027, 8, 13), dt.date(2027, 8, 19)),  # Independence Day on a Tuesday
     ],
 )
@@ -179,7 +193,9 @@ def test_verify_due_uses_the_date_in_probolinggo():
     # 20:00 UTC on 24 Dec is 03:00 WIB on Christmas Day.
     moment = dt.datetime(2026, 12, 24, 20, 0, tzinfo=dt.timezone.utc)
     assert deadlines.local_date(moment) == dt.date(2026, 12, 25)
-    assert deadlines.verify_due(moment) == deadlines.add_working_days(dt.date(2026, 12, 25), 3)
+    assert deadlines.verify_due(moment) == deadlines.add_working_days(
+        dt.date(2026, 12, 25), 3
+    )
 
 
 def test_format_date_in_indonesian():

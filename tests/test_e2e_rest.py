@@ -4,7 +4,6 @@ reads and in what was stored."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
@@ -22,7 +21,9 @@ def bot(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{workdir / 'lapor.db'}"
     db.migrate(url)
-    with running_bot(workdir, {"DATABASE_URL": url, "RASA_TOKEN": "e2e-token"}) as servers:
+    with running_bot(
+        workdir, {"DATABASE_URL": url, "RASA_TOKEN": "e2e-token"}
+    ) as servers:
         servers["db"] = url
         yield servers
 
@@ -56,19 +57,23 @@ class Citizen:
 def stored(bot, ticket):
     with db.session_scope(bot["db"]) as s:
         c = services.find_by_ticket(s, ticket)
-        return None if c is None else {
-            "kategori": c.kategori,
-            "kecamatan": c.kecamatan_code,
-            "desa": c.desa_code,
-            "name": c.reporter_name,
-            "anonymous": c.anonymous,
-            "status": c.status,
-            "opd": c.opd_code,
-            "camat": c.camat_code,
-            "detail": c.detail,
-            "channel": c.channel,
-            "history": [(h.to_status, h.actor) for h in c.history],
-        }
+        return (
+            None
+            if c is None
+            else {
+                "kategori": c.kategori,
+                "kecamatan": c.kecamatan_code,
+                "desa": c.desa_code,
+                "name": c.reporter_name,
+                "anonymous": c.anonymous,
+                "status": c.status,
+                "opd": c.opd_code,
+                "camat": c.camat_code,
+                "detail": c.detail,
+                "channel": c.channel,
+                "history": [(h.to_status, h.actor) for h in c.history],
+            }
+        )
 
 
 def test_one_shot_filing_then_status(bot):
@@ -103,7 +108,11 @@ def test_step_by_step_with_typos_ambiguity_kota_and_ubah(bot):
     warga.say("halo min")
     reply = warga.say("mau lapor")
     assert "kategori" in reply.lower()
-    assert [b["title"] for b in warga.buttons()] == ["Pemerintahan", "Pembangunan", "Kesehatan"]
+    assert [b["title"] for b in warga.buttons()] == [
+        "Pemerintahan",
+        "Pembangunan",
+        "Kesehatan",
+    ]
     reply = warga.press("Kesehatan")
     assert "lokasi" in reply.lower()
     reply = warga.say("kel jati mayangan")
@@ -115,12 +124,19 @@ def test_step_by_step_with_typos_ambiguity_kota_and_ubah(bot):
     assert "ceritakan" in reply.lower()
     reply = warga.say("bidan desa jarang ada")
     assert "sejak kapan" in reply
-    reply = warga.say("polindes tutup terus sejak dua minggu, ibu hamil tidak bisa periksa")
+    reply = warga.say(
+        "polindes tutup terus sejak dua minggu, ibu hamil tidak bisa periksa"
+    )
     assert "atas nama" in reply
     reply = warga.press("Anonim")
     assert "Anonim" in reply and "Desa Wonorejo, Kecamatan Maron" in reply
     reply = warga.press("Ubah")
-    assert [b["title"] for b in warga.buttons()] == ["Kategori", "Lokasi", "Keterangan", "Nama pelapor"]
+    assert [b["title"] for b in warga.buttons()] == [
+        "Kategori",
+        "Lokasi",
+        "Keterangan",
+        "Nama pelapor",
+    ]
     reply = warga.press("Lokasi")
     assert "lokasi" in reply.lower()
     reply = warga.say("ds klenang kidul kec banyu anyar")
@@ -129,7 +145,11 @@ def test_step_by_step_with_typos_ambiguity_kota_and_ubah(bot):
     reply = warga.press("Kirim")
     ticket = TICKET.search(reply).group(0)
     row = stored(bot, ticket)
-    assert row["kategori"] == "kesehatan" and row["anonymous"] is True and row["name"] is None
+    assert (
+        row["kategori"] == "kesehatan"
+        and row["anonymous"] is True
+        and row["name"] is None
+    )
     assert row["desa"].startswith("35.13.06.") and row["opd"] == "DINKES"
     assert "ibu hamil" in row["detail"] and "bidan desa" in row["detail"]
 
@@ -146,7 +166,9 @@ def test_cancel_midway_files_nothing(bot):
 
 def test_emergency_gets_112_and_is_flagged(bot):
     warga = Citizen(bot)
-    reply = warga.say("tolong ada kebakaran rumah di desa pesisir sekarang apinya besar")
+    reply = warga.say(
+        "tolong ada kebakaran rumah di desa pesisir sekarang apinya besar"
+    )
     assert "112" in reply
     with db.session_scope(bot["db"]) as s:
         conv = handoff.get_or_create(s, warga.sender)
@@ -170,5 +192,7 @@ def test_out_of_scope(bot):
 
 def test_http_api_needs_the_token(bot):
     assert requests.get(f"{bot['rasa']}/status", timeout=10).status_code == 401
-    ok = requests.get(f"{bot['rasa']}/status", params={"token": "e2e-token"}, timeout=10)
+    ok = requests.get(
+        f"{bot['rasa']}/status", params={"token": "e2e-token"}, timeout=10
+    )
     assert ok.status_code == 200 and ok.json()["model_file"].endswith("lapor.tar.gz")

@@ -27,9 +27,18 @@ def graph(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("graph") / "fake_graph.log"
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/python"), "-m", "lapor.whatsapp.fake_graph",
-         "--port", str(port), "--token", TOKEN],
-        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "lapor.whatsapp.fake_graph",
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+        ],
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/_fake/messages", 30, proc, log)
@@ -67,21 +76,49 @@ class Phone:
         self.seen = 0
 
     def _post(self, message: dict, secret: str = APP_SECRET) -> requests.Response:
-        message = {"from": self.wa_id, "id": f"wamid.{uuid.uuid4().hex}",
-                   "timestamp": str(int(time.time())), **message}
-        body = json.dumps({
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550000000",
-                             "phone_number_id": "100000000000001"},
-                "contacts": [{"profile": {"name": "Warga"}, "wa_id": self.wa_id}],
-                "messages": [message]}}]}],
-        }).encode()
+        message = {
+            "from": self.wa_id,
+            "id": f"wamid.{uuid.uuid4().hex}",
+            "timestamp": str(int(time.time())),
+            **message,
+        }
+        body = json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "id": "WABA",
+                        "changes": [
+                            {
+                                "field": "messages",
+                                "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {
+                                        "display_phone_number": "15550000000",
+                                        "phone_number_id": "100000000000001",
+                                    },
+                                    "contacts": [
+                                        {
+                                            "profile": {"name": "Warga"},
+                                            "wa_id": self.wa_id,
+                                        }
+                                    ],
+                                    "messages": [message],
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
         return requests.post(
-            f"{self.bot['rasa']}/webhooks/whatsapp/webhook", data=body, timeout=10,
-            headers={"Content-Type": "application/json",
-                     "X-Hub-Signature-256": sign(body, secret)},
+            f"{self.bot['rasa']}/webhooks/whatsapp/webhook",
+            data=body,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(body, secret),
+            },
         )
 
     def send(self, message: dict, replies: int = 1) -> list[dict]:
@@ -92,15 +129,21 @@ class Phone:
     def wait(self, replies: int, timeout: float = 30) -> list[dict]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            mine = [m for m in requests.get(f"{self.graph}/_fake/messages", timeout=5).json()
-                    if m.get("to") == self.wa_id and m.get("type") != "read"
-                    and m.get("status") != "read"]
+            mine = [
+                m
+                for m in requests.get(f"{self.graph}/_fake/messages", timeout=5).json()
+                if m.get("to") == self.wa_id
+                and m.get("type") != "read"
+                and m.get("status") != "read"
+            ]
             if len(mine) >= self.seen + replies:
-                new = mine[self.seen:]
+                new = mine[self.seen :]
                 self.seen = len(mine)
                 return new
             time.sleep(0.1)
-        raise AssertionError(f"expected {replies} more replies, got {len(mine) - self.seen}")
+        raise AssertionError(
+            f"expected {replies} more replies, got {len(mine) - self.seen}"
+        )
 
 
 def body_text(message: dict) -> str:
@@ -110,7 +153,9 @@ def body_text(message: dict) -> str:
 
 
 def reply_buttons(message: dict) -> list[dict]:
-    assert message["type"] == "interactive" and message["interactive"]["type"] == "button"
+    assert (
+        message["type"] == "interactive" and message["interactive"]["type"] == "button"
+    )
     return [b["reply"] for b in message["interactive"]["action"]["buttons"]]
 
 
@@ -118,19 +163,39 @@ def test_whole_conversation_with_photo_and_pin(bot, graph):
     phone = Phone(bot, graph)
     media_id = f"media-{uuid.uuid4().hex[:8]}"
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 64).decode()
-    requests.post(f"{graph}/_fake/media",
-                  json={"id": media_id, "mime_type": "image/png", "data_base64": png}, timeout=5)
+    requests.post(
+        f"{graph}/_fake/media",
+        json={"id": media_id, "mime_type": "image/png", "data_base64": png},
+        timeout=5,
+    )
 
-    [reply] = phone.send({"type": "image", "image": {"id": media_id, "mime_type": "image/png"}})
+    [reply] = phone.send(
+        {"type": "image", "image": {"id": media_id, "mime_type": "image/png"}}
+    )
     assert "Foto" in body_text(reply)
 
-    [reply] = phone.send({"type": "text", "text": {
-        "body": "lampu jalan mati di depan masjid sdh seminggu, gelap banget rawan jambret"}})
+    [reply] = phone.send(
+        {
+            "type": "text",
+            "text": {
+                "body": "lampu jalan mati di depan masjid sdh seminggu, gelap banget rawan jambret"
+            },
+        }
+    )
     assert "lokasi" in body_text(reply).lower()
 
     lat, lon = SUMBERANYAR
-    [reply] = phone.send({"type": "location", "location": {
-        "latitude": lat, "longitude": lon, "name": "Masjid", "address": "Jl. Raya"}})
+    [reply] = phone.send(
+        {
+            "type": "location",
+            "location": {
+                "latitude": lat,
+                "longitude": lon,
+                "name": "Masjid",
+                "address": "Jl. Raya",
+            },
+        }
+    )
     assert "atas nama" in body_text(reply)
 
     [reply] = phone.send({"type": "text", "text": {"body": "Rina"}})
@@ -141,15 +206,27 @@ def test_whole_conversation_with_photo_and_pin(bot, graph):
     assert all(len(b["title"]) <= 20 and len(b["id"]) <= 256 for b in buttons)
 
     kirim = next(b for b in buttons if b["title"] == "Kirim")
-    [reply] = phone.send({"type": "interactive", "interactive": {
-        "type": "button_reply", "button_reply": kirim}})
-    ticket = next(w for w in body_text(reply).replace("*", " ").split() if w.startswith("LK-"))
+    [reply] = phone.send(
+        {
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": kirim},
+        }
+    )
+    ticket = next(
+        w for w in body_text(reply).replace("*", " ").split() if w.startswith("LK-")
+    )
 
     with db.session_scope(bot["db"]) as s:
         complaint = services.find_by_ticket(s, ticket)
         assert complaint.kategori == "pembangunan"
-        assert (complaint.kecamatan_code, complaint.desa_code) == ("35.13.12", "35.13.12.2018")
-        assert (round(complaint.lat, 4), round(complaint.lon, 4)) == (round(lat, 4), round(lon, 4))
+        assert (complaint.kecamatan_code, complaint.desa_code) == (
+            "35.13.12",
+            "35.13.12.2018",
+        )
+        assert (round(complaint.lat, 4), round(complaint.lon, 4)) == (
+            round(lat, 4),
+            round(lon, 4),
+        )
         assert complaint.channel == "whatsapp" and complaint.reporter_name == "Rina"
         assert complaint.reporter_phone == "+" + phone.wa_id
         assert [a.kind for a in complaint.attachments] == ["image"]
@@ -158,21 +235,42 @@ def test_whole_conversation_with_photo_and_pin(bot, graph):
 
 def test_forged_and_unsigned_webhooks_are_refused(bot, graph):
     phone = Phone(bot, graph)
-    forged = phone._post({"type": "text", "text": {"body": "halo"}}, secret="not-the-secret")
+    forged = phone._post(
+        {"type": "text", "text": {"body": "halo"}}, secret="not-the-secret"
+    )
     assert forged.status_code == 403
     body = b'{"object": "whatsapp_business_account", "entry": []}'
-    unsigned = requests.post(f"{bot['rasa']}/webhooks/whatsapp/webhook", data=body, timeout=10)
+    unsigned = requests.post(
+        f"{bot['rasa']}/webhooks/whatsapp/webhook", data=body, timeout=10
+    )
     assert unsigned.status_code == 401
     time.sleep(1)
-    assert [m for m in requests.get(f"{graph}/_fake/messages", timeout=5).json()
-            if m.get("to") == phone.wa_id] == []
+    assert [
+        m
+        for m in requests.get(f"{graph}/_fake/messages", timeout=5).json()
+        if m.get("to") == phone.wa_id
+    ] == []
 
 
 def test_verification_handshake(bot):
     hook = f"{bot['rasa']}/webhooks/whatsapp/webhook"
-    ok = requests.get(hook, params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify",
-                                    "hub.challenge": "1158201444"}, timeout=10)
+    ok = requests.get(
+        hook,
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "e2e-verify",
+            "hub.challenge": "1158201444",
+        },
+        timeout=10,
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
-    bad = requests.get(hook, params={"hub.mode": "subscribe", "hub.verify_token": "nope",
-                                     "hub.challenge": "1"}, timeout=10)
+    bad = requests.get(
+        hook,
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "nope",
+            "hub.challenge": "1",
+        },
+        timeout=10,
+    )
     assert bad.status_code == 403
