@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export RASA_TELEMETRY_ENABLED := false
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: run test setup model bench shell clean lint
+.PHONY: run test setup model bench shell clean lint admin
 
 run: setup $(MODEL)  ## Start the whole service (sandbox WhatsApp when no token is set)
 	@scripts/run.sh
@@ -22,6 +22,9 @@ bench: setup $(MODEL)  ## Print the benchmark figures
 
 shell: setup $(MODEL)  ## Chat with the bot in the terminal (needs `make run` or the action server)
 	@mkdir -p var && $(RASA) shell --model $(MODEL) --endpoints endpoints.yml
+
+admin: setup  ## Create the console's first admin (ADMIN_USERNAME, ADMIN_PASSWORD or asked)
+	@$(PY) -m lapor.console create-admin
 
 setup: $(STAMP)
 
@@ -46,8 +49,8 @@ $(MODEL): $(STAMP) $(TRAINING_INPUTS)
 	@touch $(MODEL)
 
 lint: setup
-	$(VENV)/bin/ruff check lapor actions channels tests bench
-	$(VENV)/bin/black --check lapor actions channels tests bench
+	$(VENV)/bin/ruff check lapor actions channels nlu_components tests bench
+	$(VENV)/bin/ruff format --check lapor actions channels nlu_components tests bench
 
 clean:
 	rm -rf models results .rasa

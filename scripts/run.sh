@@ -16,7 +16,7 @@ if [ -z "${RASA_TOKEN:-}" ]; then
 fi
 export RASA_TOKEN
 
-processes=(actions rasa)
+processes=(actions rasa console)
 if [ -z "${WHATSAPP_ACCESS_TOKEN:-}" ]; then
   echo "Sandbox mode: WhatsApp goes to the fake Graph API at http://127.0.0.1:8090"
   export WHATSAPP_API_URL="http://127.0.0.1:8090/v21.0"
@@ -24,7 +24,7 @@ if [ -z "${WHATSAPP_ACCESS_TOKEN:-}" ]; then
   export WHATSAPP_APP_SECRET="${WHATSAPP_APP_SECRET:-sandbox-app-secret}"
   export WHATSAPP_VERIFY_TOKEN="${WHATSAPP_VERIFY_TOKEN:-sandbox-verify-token}"
   export WHATSAPP_PHONE_NUMBER_ID="${WHATSAPP_PHONE_NUMBER_ID:-100000000000001}"
-  export FAKE_GRAPH_ACCESS_TOKEN="$WHATSAPP_ACCESS_TOKEN"
+  export FAKE_GRAPH_TOKEN="$WHATSAPP_ACCESS_TOKEN"
   processes+=(fakegraph)
 fi
 

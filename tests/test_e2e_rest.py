@@ -196,3 +196,23 @@ def test_http_api_needs_the_token(bot):
         f"{bot['rasa']}/status", params={"token": "e2e-token"}, timeout=10
     )
     assert ok.status_code == 200 and ok.json()["model_file"].endswith("lapor.tar.gz")
+
+
+def test_a_released_conversation_starts_a_fresh_session(bot, monkeypatch):
+    from lapor import rasa_api
+
+    warga = Citizen(bot)
+    assert "kategori" in warga.say("mau lapor").lower()
+    monkeypatch.setenv("RASA_URL", bot["rasa"])
+    monkeypatch.setenv("RASA_TOKEN", "wrong-token")
+    assert rasa_api.start_new_session(warga.sender) is False
+    monkeypatch.setenv("RASA_TOKEN", "e2e-token")
+    assert rasa_api.start_new_session(warga.sender) is True
+    tracker = requests.get(
+        f"{bot['rasa']}/conversations/{warga.sender}/tracker",
+        params={"token": "e2e-token"},
+        timeout=10,
+    ).json()
+    assert tracker["active_loop"] == {} and tracker["slots"]["requested_slot"] is None
+    # The half-finished intake is gone: a greeting is answered as a greeting.
+    assert "Selamat datang" in warga.say("halo")

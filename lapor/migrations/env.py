@@ -6,10 +6,9 @@ from sqlalchemy import engine_from_config, pool
 from lapor import models  # noqa: F401  (registers every table on Base.metadata)
 from lapor.models import Base
 
-try:  # the WhatsApp channel keeps its tables in its own module
-    from lapor.whatsapp import models as _wa_models  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+# The WhatsApp channel and the console keep their tables in their own modules.
+from lapor.console import models as _console_models  # noqa: F401, E402
+from lapor.whatsapp import models as _wa_models  # noqa: F401, E402
 
 config = context.config
 target_metadata = Base.metadata

@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-04 17:30:00
 """
+
 import datetime as dt
 
 import sqlalchemy as sa
@@ -25,18 +26,24 @@ DEFAULT_REPLIES = [
     ),
     (
         "Minta lokasi",
-        "Mohon kirimkan lokasi kejadian (nama desa dan kecamatan), atau bagikan "
-        "lokasi melalui WhatsApp, Bapak/Ibu.",
+        (
+            "Mohon kirimkan lokasi kejadian (nama desa dan kecamatan), atau "
+            "bagikan lokasi melalui WhatsApp, Bapak/Ibu."
+        ),
     ),
     (
         "Minta foto",
-        "Jika berkenan, mohon kirimkan foto kondisi di lapangan agar dapat kami "
-        "teruskan ke unit terkait.",
+        (
+            "Jika berkenan, mohon kirimkan foto kondisi di lapangan agar dapat "
+            "kami teruskan ke unit terkait."
+        ),
     ),
     (
         "Laporan dicatat",
-        "Terima kasih, laporan Bapak/Ibu sudah kami catat dan akan kami teruskan "
-        "ke unit terkait.",
+        (
+            "Terima kasih, laporan Bapak/Ibu sudah kami catat dan akan kami "
+            "teruskan ke unit terkait."
+        ),
     ),
     (
         "Darurat 112",
@@ -96,7 +103,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("console_events", schema=None) as batch_op:
-        batch_op.create_index("ix_console_events_sender_id", ["sender_id"], unique=False)
+        batch_op.create_index(
+            "ix_console_events_sender_id", ["sender_id"], unique=False
+        )
 
     now = dt.datetime.now(dt.timezone.utc)
     op.bulk_insert(
