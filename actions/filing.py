@@ -60,7 +60,7 @@ class ActionAjukanAduan(Action):
             ]
         units = filed.opd_name
         if filed.camat_name:
-            units += f" dan {filed.camat_name}"
+            units += f" serta {filed.camat_name}"
         name = None if anonymous else tracker.get_slot("nama")
         dispatcher.utter_message(
             response="utter_aduan_terkirim",

@@ -30,7 +30,7 @@ def _unit_names(complaint) -> str:
                 names.append(routing.unit(code).name)
             except (KeyError, ValueError):
                 names.append(code)
-    return " dan ".join(names) or "-"
+    return " serta ".join(names) or "-"
 
 
 def _lookup(ticket: str | None, sender_id: str) -> dict:

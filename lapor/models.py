@@ -72,6 +72,14 @@ class Complaint(Base):
     opd_code = Column(String(40), nullable=True, index=True)
     camat_code = Column(String(20), nullable=True, index=True)
     verify_due = Column(Date, nullable=False)
+    # Workflow (lapor.workflow, migration 0004); all nullable.
+    disposed_at = Column(DateTime(timezone=True), nullable=True)
+    respond_due = Column(Date, nullable=True)
+    responded_at = Column(DateTime(timezone=True), nullable=True)
+    target_date = Column(Date, nullable=True)
+    resolved_at = Column(DateTime(timezone=True), nullable=True)
+    closed_at = Column(DateTime(timezone=True), nullable=True)
+    merged_into_id = Column(ForeignKey("complaints.id"), nullable=True, index=True)
 
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(
@@ -148,3 +156,37 @@ class Conversation(Base):
     updated_at = Column(
         DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
     )
+
+
+MESSAGE_KINDS = (
+    "tindak_lanjut",  # a unit's follow-up (with a target date)
+    "hasil",  # the result note when marked selesai (optional photo)
+    "balasan_warga",  # the citizen's free-text reply to an update
+    "konfirmasi",  # the citizen's "sudah"/"belum" after selesai
+    "catatan",  # an internal note (merge, disposition details)
+    "pemberitahuan",  # a notification to the citizen (sent or not)
+)
+
+
+class ComplaintMessage(Base):
+    """Something said about a complaint besides a status change.
+
+    Follow-ups, the citizen's replies and confirmations, and the record of every
+    notification sent (or not sent) to the citizen. Nothing is deleted.
+    """
+
+    __tablename__ = "complaint_messages"
+
+    id = Column(Integer, primary_key=True)
+    complaint_id = Column(ForeignKey("complaints.id"), nullable=False, index=True)
+    kind = Column(String(20), nullable=False, index=True)
+    author = Column(String(80), nullable=False)
+    author_role = Column(String(12), nullable=False)  # warga|opd|operator|admin|sistem
+    unit_code = Column(String(40), nullable=True)
+    text = Column(Text, nullable=True)
+    target_date = Column(Date, nullable=True)
+    attachment_id = Column(ForeignKey("attachments.id"), nullable=True)
+    status_change_id = Column(ForeignKey("status_changes.id"), nullable=True)
+    delivery = Column(String(12), nullable=True)  # sent | failed | not_sent
+    meta = Column(JSON, nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
