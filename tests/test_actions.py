@@ -297,9 +297,7 @@ def test_filing_action_stores_and_answers_with_the_ticket(
     events, message = _file_via_action(dispatcher, tracker_factory, domain)
     assert message["response"] == "utter_aduan_terkirim"
     assert re.fullmatch(r"LK-[A-Z2-9]{6}", message["tiket"])
-    assert (
-        "Dinas Pekerjaan Umum" in message["unit"] and "Camat Paiton" in message["unit"]
-    )
+    assert message["unit"] == "Dinas Pekerjaan Umum dan Penataan Ruang serta Camat Paiton"
     assert FollowupAction("action_session_start") in events
     with session_scope(db_url) as s:
         stored = services.find_by_ticket(s, message["tiket"])
