@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import entity, in_thread
+from actions.common import entity, in_thread, menu_buttons
 from lapor import db, services, tickets
 from lapor import kategori as kategori_core
 from lapor.deadlines import format_date, local_date
@@ -105,15 +105,30 @@ class ActionCekStatus(Action):
         return []
 
 
-def _confirm(ticket: str, sender_id: str, resolved: bool) -> None:
+def _confirm(ticket: str | None, sender_id: str, resolved: bool) -> str | None:
+    """Record the answer; without a ticket, for the complaint awaiting one.
+
+    Returns the ticket answered, or None when nothing awaits an answer.
+    """
     from lapor import workflow
 
     with db.session_scope() as session:
+        if ticket is None:
+            waiting = workflow.awaiting_confirmation(session, sender_id)
+            if waiting is None:
+                return None
+            ticket = waiting.ticket
         workflow.citizen_confirms(session, ticket, sender_id, resolved)
+        return ticket
 
 
 class ActionKonfirmasiSelesai(Action):
-    """The citizen's one-tap answer to "is it resolved?" after selesai."""
+    """The citizen's answer to "is it resolved?" after selesai.
+
+    From the buttons (``/konfirmasi_selesai{"tiket": ..., "jawab": ...}``) or, when
+    the update went as a template without buttons, a plain "sudah" / "belum"
+    (intents setuju / tolak). With nothing awaiting an answer, yes/no shows the menu.
+    """
 
     def name(self) -> str:
         return "action_konfirmasi_selesai"
@@ -121,21 +136,29 @@ class ActionKonfirmasiSelesai(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain
     ) -> list[EventType]:
-        ticket = tickets.find_ticket(entity(tracker, "tiket"))
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
         answer = entity(tracker, "jawab")
-        if ticket is None or answer not in ("sudah", "belum"):
+        ticket = tickets.find_ticket(entity(tracker, "tiket"))
+        if intent != "konfirmasi_selesai":
+            answer = "sudah" if intent == "setuju" else "belum"
+        elif ticket is None or answer not in ("sudah", "belum"):
             dispatcher.utter_message(response="utter_selesai_tidak_berlaku")
             return []
         try:
-            await in_thread(_confirm, ticket, tracker.sender_id, answer == "sudah")
+            answered = await in_thread(
+                _confirm, ticket, tracker.sender_id, answer == "sudah"
+            )
         except Exception:  # not the reporter, not finished, or the database is down
-            logger.exception("confirmation of %s not recorded", ticket)
+            logger.exception("confirmation not recorded")
             dispatcher.utter_message(response="utter_selesai_tidak_berlaku")
+            return []
+        if answered is None:
+            dispatcher.utter_message(response="utter_menu", buttons=menu_buttons())
             return []
         dispatcher.utter_message(
             response="utter_selesai_terima_kasih"
             if answer == "sudah"
             else "utter_selesai_dibuka_lagi",
-            tiket=ticket,
+            tiket=answered,
         )
         return []

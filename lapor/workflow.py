@@ -708,6 +708,64 @@ def record_citizen_reply(
     return _message(session, complaint, "balasan_warga", CITIZEN, CITIZEN, body, now)
 
 
+def awaiting_confirmation(session: Session, sender_id: str) -> Complaint | None:
+    """The reporter's newest complaint that is selesai and not yet closed."""
+    return session.scalars(
+        select(Complaint)
+        .where(
+            Complaint.reporter_id == sender_id,
+            Complaint.status == "selesai",
+            Complaint.closed_at.is_(None),
+        )
+        .order_by(Complaint.resolved_at.desc(), Complaint.id.desc())
+        .limit(1)
+    ).first()
+
+
+REPLY_WINDOW = dt.timedelta(days=7)
+
+
+def record_reply_to_notice(
+    session: Session, sender_id: str, text: str, *, now: dt.datetime | None = None
+) -> Complaint | None:
+    """Put the citizen's first message after a status notification on that complaint.
+
+    "A reply to an update" is the first message the reporter sends within
+    REPLY_WINDOW after a notification was sent to them; later messages are
+    ordinary conversation. Returns the complaint it landed on, if any.
+    """
+    body = (text or "").strip()
+    if not body:
+        return None
+    now = now or utcnow()
+    notice = session.scalars(
+        select(ComplaintMessage)
+        .join(Complaint, Complaint.id == ComplaintMessage.complaint_id)
+        .where(
+            Complaint.reporter_id == sender_id,
+            ComplaintMessage.kind == "pemberitahuan",
+            ComplaintMessage.delivery == "sent",
+            ComplaintMessage.created_at >= now - REPLY_WINDOW,
+        )
+        .order_by(ComplaintMessage.id.desc())
+        .limit(1)
+    ).first()
+    if notice is None:
+        return None
+    answered = session.scalar(
+        select(ComplaintMessage.id).where(
+            ComplaintMessage.complaint_id == notice.complaint_id,
+            ComplaintMessage.kind == "balasan_warga",
+            ComplaintMessage.id > notice.id,
+        )
+    )
+    if answered is not None:
+        return None
+    complaint = session.get(Complaint, notice.complaint_id)
+    record_citizen_reply(session, complaint, body, now=now)
+    return complaint
+
+
 # --------------------------------------------------------------------- deadlines
 
 

@@ -297,7 +297,9 @@ def test_filing_action_stores_and_answers_with_the_ticket(
     events, message = _file_via_action(dispatcher, tracker_factory, domain)
     assert message["response"] == "utter_aduan_terkirim"
     assert re.fullmatch(r"LK-[A-Z2-9]{6}", message["tiket"])
-    assert message["unit"] == "Dinas Pekerjaan Umum dan Penataan Ruang serta Camat Paiton"
+    assert (
+        message["unit"] == "Dinas Pekerjaan Umum dan Penataan Ruang serta Camat Paiton"
+    )
     assert FollowupAction("action_session_start") in events
     with session_scope(db_url) as s:
         stored = services.find_by_ticket(s, message["tiket"])
@@ -438,3 +440,99 @@ def test_disputing_a_status_queues_with_its_reason(
     assert dispatcher.messages[-1]["response"] == "utter_antre_operator"
     with session_scope(db_url) as s:
         assert handoff.get_or_create(s, "6281234567890").reason == "sengketa_status"
+
+
+def _finished_complaint(db_url, dispatcher, tracker_factory, domain) -> str:
+    """File through the action, then walk the complaint to selesai."""
+    import datetime as dt
+
+    from lapor import workflow
+
+    _, filed = _file_via_action(dispatcher, tracker_factory, domain)
+    operator = workflow.StaffActor("operator1", "operator")
+    opd = workflow.StaffActor("pupr1", "opd", "PUPR")
+    with session_scope(db_url) as s:
+        c = services.find_by_ticket(s, filed["tiket"])
+        workflow.verify(s, c, operator)
+        workflow.dispose(s, c, operator, ["PUPR"])
+        workflow.follow_up(s, c, opd, "Tim survei dijadwalkan", dt.date(2027, 1, 15))
+        workflow.complete(s, c, opd, "Jalan sudah ditambal")
+    return filed["tiket"]
+
+
+def test_one_tap_confirmation_closes(db_url, dispatcher, tracker_factory, domain):
+    from actions.status import ActionKonfirmasiSelesai
+
+    ticket = _finished_complaint(db_url, dispatcher, tracker_factory, domain)
+    tracker = tracker_factory(
+        f'/konfirmasi_selesai{{"tiket":"{ticket}","jawab":"sudah"}}',
+        intent="konfirmasi_selesai",
+        entities=[
+            {"entity": "tiket", "value": ticket},
+            {"entity": "jawab", "value": "sudah"},
+        ],
+    )
+    run(ActionKonfirmasiSelesai(), dispatcher, tracker, domain)
+    assert dispatcher.messages[-1]["response"] == "utter_selesai_terima_kasih"
+    with session_scope(db_url) as s:
+        c = services.find_by_ticket(s, ticket)
+        assert c.status == "selesai" and c.closed_at is not None
+
+
+def test_a_typed_belum_reopens_and_others_cannot_answer(
+    db_url, dispatcher, tracker_factory, domain
+):
+    from actions.status import ActionKonfirmasiSelesai
+
+    ticket = _finished_complaint(db_url, dispatcher, tracker_factory, domain)
+    stranger = tracker_factory("belum", intent="tolak", sender_id="628999000111")
+    run(ActionKonfirmasiSelesai(), dispatcher, stranger, domain)
+    assert dispatcher.messages[-1]["response"] == "utter_menu"
+    run(
+        ActionKonfirmasiSelesai(),
+        dispatcher,
+        tracker_factory("belum", intent="tolak"),
+        domain,
+    )
+    assert dispatcher.messages[-1]["response"] == "utter_selesai_dibuka_lagi"
+    assert dispatcher.messages[-1]["tiket"] == ticket
+    with session_scope(db_url) as s:
+        c = services.find_by_ticket(s, ticket)
+        assert c.status == "ditindaklanjuti"
+        assert [h.to_status for h in c.history][-2:] == ["selesai", "ditindaklanjuti"]
+
+
+def test_first_reply_after_a_notice_lands_on_the_complaint(
+    db_url, dispatcher, tracker_factory, domain
+):
+    from lapor import workflow
+    from lapor.models import ComplaintMessage
+
+    _, filed = _file_via_action(dispatcher, tracker_factory, domain)
+    sender = "6281234567890"
+    with session_scope(db_url) as s:
+        assert (
+            workflow.record_reply_to_notice(s, sender, "halo") is None
+        )  # no notice yet
+        c = services.find_by_ticket(s, filed["tiket"])
+        s.add(
+            ComplaintMessage(
+                complaint_id=c.id,
+                kind="pemberitahuan",
+                author="sistem",
+                author_role="sistem",
+                text="Status: diverifikasi",
+                delivery="sent",
+            )
+        )
+    with session_scope(db_url) as s:
+        landed = workflow.record_reply_to_notice(s, sender, "lubangnya makin besar pak")
+        assert landed is not None and landed.ticket == filed["tiket"]
+        assert workflow.record_reply_to_notice(s, sender, "oh ya satu lagi") is None
+        assert workflow.record_reply_to_notice(s, "628111", "bukan pelapor") is None
+    with session_scope(db_url) as s:
+        replies = [
+            m.text
+            for m in s.query(ComplaintMessage).filter_by(kind="balasan_warga").all()
+        ]
+        assert replies == ["lubangnya makin besar pak"]

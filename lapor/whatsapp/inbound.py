@@ -34,14 +34,15 @@ import logging
 import mimetypes
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from lapor import config, db, handoff, services
+from lapor import config, db, handoff, services, workflow
 from lapor.models import Attachment, utcnow
 from lapor.whatsapp import models as m
 from lapor.whatsapp import outbound
@@ -128,9 +129,10 @@ def verify_signature(raw_body: bytes, header: str | None, app_secret: str) -> bo
     """Constant-time check of ``X-Hub-Signature-256`` (``sha256=<hex>``)."""
     if not header or not app_secret:
         return False
-    expected = "sha256=" + hmac.new(
-        app_secret.encode("utf-8"), raw_body, hashlib.sha256
-    ).hexdigest()
+    expected = (
+        "sha256="
+        + hmac.new(app_secret.encode("utf-8"), raw_body, hashlib.sha256).hexdigest()
+    )
     return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
 
 
@@ -275,7 +277,9 @@ def _insert_ignore(session: Session, values: dict[str, Any]) -> bool:
             return False
         session.execute(table.insert().values(**values))
         return True
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["wamid"])
+    stmt = (
+        insert(table).values(**values).on_conflict_do_nothing(index_elements=["wamid"])
+    )
     return session.execute(stmt).rowcount == 1
 
 
@@ -374,7 +378,7 @@ def store_media_file(data: bytes, mime: str | None, msg: InboundMessage) -> Path
 # --------------------------------------------------------------------- processing
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _persist_executor() -> concurrent.futures.ThreadPoolExecutor:
     """Threads reserved for the webhook's insert, so that the answer to Meta never
     waits behind background work in the default executor."""
@@ -575,7 +579,9 @@ class WebhookProcessor:
             await outbound.send_text(msg.sender_id, FRIENDLY_MEDIA_FAILED, author="bot")
         if decision.bot_text:
             await self.on_message(
-                BotMessage(msg.sender_id, decision.bot_text, msg.wamid, decision.metadata)
+                BotMessage(
+                    msg.sender_id, decision.bot_text, msg.wamid, decision.metadata
+                )
             )
         elif not media_failed:
             await outbound.send_text(msg.sender_id, FRIENDLY_UNSUPPORTED, author="bot")
@@ -596,6 +602,14 @@ class WebhookProcessor:
         if last is None or when > last:
             conversation.last_citizen_message_at = when
         state = handoff.state_of(session, msg.sender_id)
+        reply_text = (
+            readable_text(msg)
+            if msg.msg_type == "text" or msg.msg_type in MEDIA_TYPES
+            else None
+        )
+        if isinstance(reply_text, str) and reply_text.strip():
+            # The first message after a status update lands on that complaint.
+            workflow.record_reply_to_notice(session, msg.sender_id, reply_text)
 
         row = session.scalars(
             select(m.WaInbound).where(m.WaInbound.wamid == msg.wamid)
@@ -645,7 +659,10 @@ class WebhookProcessor:
             else:
                 text, metadata = bot_text_for(msg)
                 if text and msg.msg_type == "text":
-                    text = outbound.resolve_menu_choice(session, msg.sender_id, text) or text
+                    text = (
+                        outbound.resolve_menu_choice(session, msg.sender_id, text)
+                        or text
+                    )
         row.bot_text = text
         return _Decision(state, text, metadata, attachment_id)
 
