@@ -274,3 +274,64 @@ def test_verification_handshake(bot):
         timeout=10,
     )
     assert bad.status_code == 403
+
+
+def test_updates_reach_the_citizen_and_belum_reopens(bot, graph, monkeypatch):
+    """Each workflow step is sent on WhatsApp; tapping "Belum" after selesai reopens."""
+    import datetime as dt
+
+    from lapor import notify, workflow
+
+    for key, value in {
+        "DATABASE_URL": bot["db"],
+        "WHATSAPP_API_URL": f"{graph}/v21.0",
+        "WHATSAPP_ACCESS_TOKEN": TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+    }.items():
+        monkeypatch.setenv(key, value)
+    phone = Phone(bot, graph)
+    phone.send(
+        {
+            "type": "text",
+            "text": {
+                "body": "lampu penerangan jalan di ds sumberanyar kec paiton mati semua sejak 2 minggu"
+            },
+        }
+    )
+    phone.send({"type": "text", "text": {"body": "anonim"}})
+    [summary] = phone.send({"type": "text", "text": {"body": "kirim"}})
+    ticket = next(
+        w for w in body_text(summary).replace("*", " ").split() if w.startswith("LK-")
+    )
+
+    operator = workflow.StaffActor("operator1", "operator")
+    opd = workflow.StaffActor("dishub1", "opd", "DISHUB")
+    steps = [
+        lambda s, c: workflow.verify(s, c, operator),
+        lambda s, c: workflow.dispose(s, c, operator, ["DISHUB"]),
+        lambda s, c: workflow.follow_up(
+            s, c, opd, "Lampu dijadwalkan diganti", dt.date(2027, 1, 8)
+        ),
+        lambda s, c: workflow.complete(s, c, opd, "Lampu sudah diganti 5 titik"),
+    ]
+    for step in steps:
+        with db.session_scope(bot["db"]) as s:
+            c = services.find_by_ticket(s, ticket)
+            change = step(s, c)
+        with db.session_scope(bot["db"]) as s:
+            notify.notify_change(s, services.find_by_ticket(s, ticket), change)
+    updates = phone.wait(len(steps))
+    assert all(ticket in body_text(u) for u in updates)
+    assert "Dinas Perhubungan" in body_text(updates[1])
+    final = updates[-1]
+    belum = next(b for b in reply_buttons(final) if b["title"] == "Belum")
+
+    [reply] = phone.send(
+        {
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": belum},
+        }
+    )
+    assert "kami buka kembali" in body_text(reply)
+    with db.session_scope(bot["db"]) as s:
+        assert services.find_by_ticket(s, ticket).status == "ditindaklanjuti"
