@@ -10,10 +10,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import FollowupAction
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Ending the session where a conversation naturally ends keeps each turn cheap:
+# the tracker store loads only the latest session (see CONVENTIONS.md).
+END_SESSION = FollowupAction("action_session_start")
 
 # User messages that interrupt the intake instead of answering its question.
 ALWAYS_INTERRUPTS = {"kirim_media"}

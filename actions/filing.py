@@ -5,18 +5,14 @@ from __future__ import annotations
 import logging
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import channel_of, in_thread
+from actions.common import END_SESSION, channel_of, in_thread
 from lapor import db, services
 from lapor.deadlines import format_date
 
 logger = logging.getLogger(__name__)
-
-# Ending the session where a conversation naturally ends keeps each turn cheap:
-# the tracker store loads only the latest session (see CONVENTIONS.md).
-END_SESSION = FollowupAction("action_session_start")
 
 
 def _file(new: services.NewComplaint) -> services.FiledComplaint:

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import entity, in_thread, menu_buttons
+from actions.common import END_SESSION, entity, in_thread, menu_buttons
 from lapor import db, handoff
 from lapor.models import Attachment
 
@@ -126,7 +126,8 @@ class ActionMenu(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
         dispatcher.utter_message(response="utter_menu", buttons=menu_buttons())
-        return []
+        # In the middle of the intake the form goes on; otherwise nothing is pending.
+        return [] if tracker.active_loop_name else [END_SESSION]
 
 
 def _latest_attachment_ticket(sender_id: str) -> str | None:
@@ -167,3 +168,26 @@ class ActionTerimaMedia(Action):
         else:
             dispatcher.utter_message(response="utter_media_tanpa_laporan")
         return []
+
+
+# Single-turn answers: nothing is pending after them, so the session ends there
+# and the next message starts a fresh, cheap session (see CONVENTIONS.md).
+SHORT_ANSWERS = {
+    "salam": "utter_salam",
+    "terima_kasih": "utter_sama_sama",
+    "di_luar_topik": "utter_di_luar_topik",
+    "batal": "utter_tidak_ada_yang_dibatalkan",
+    "pilih": "utter_pilihan_tidak_berlaku",
+}
+
+
+class ActionJawabSingkat(Action):
+    """Answer a greeting, thanks, an out-of-scope question... then end the session."""
+
+    def name(self) -> str:
+        return "action_jawab_singkat"
+
+    async def run(self, dispatcher, tracker, domain) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        dispatcher.utter_message(response=SHORT_ANSWERS.get(intent, "utter_menu"))
+        return [END_SESSION]

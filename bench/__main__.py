@@ -247,13 +247,7 @@ def bench_latency() -> dict:
                 )
                 timings.append((time.perf_counter() - start) * 1000)
                 reply.raise_for_status()
-            rasa_pid = int(
-                subprocess.run(
-                    ["pgrep", "-f", f"--port {servers['rasa'].rsplit(':', 1)[1]}"],
-                    capture_output=True,
-                    text=True,
-                ).stdout.split()[0]
-            )
+            rasa_pid = int(servers["rasa_pid"])
             rss = _rss_mb(rasa_pid)
 
     def pct(values: list[float], q: float) -> float:

@@ -536,3 +536,31 @@ def test_first_reply_after_a_notice_lands_on_the_complaint(
             for m in s.query(ComplaintMessage).filter_by(kind="balasan_warga").all()
         ]
         assert replies == ["lubangnya makin besar pak"]
+
+
+@pytest.mark.parametrize(
+    "intent, response",
+    [
+        ("salam", "utter_salam"),
+        ("terima_kasih", "utter_sama_sama"),
+        ("di_luar_topik", "utter_di_luar_topik"),
+        ("batal", "utter_tidak_ada_yang_dibatalkan"),
+    ],
+)
+def test_short_answers_end_the_session(dispatcher, tracker_factory, domain, intent, response):
+    from actions.handoff import ActionJawabSingkat
+
+    events = run(ActionJawabSingkat(), dispatcher, tracker_factory("x", intent=intent), domain)
+    assert dispatcher.messages[-1]["response"] == response
+    assert events == [FollowupAction("action_session_start")]
+
+
+def test_menu_inside_the_intake_keeps_the_form(dispatcher, tracker_factory, domain):
+    from actions.handoff import ActionMenu
+
+    inside = tracker_factory("menu", intent="bantuan", active_loop="aduan_form")
+    assert run(ActionMenu(), dispatcher, inside, domain) == []
+    outside = tracker_factory("menu", intent="bantuan")
+    assert run(ActionMenu(), dispatcher, outside, domain) == [
+        FollowupAction("action_session_start")
+    ]

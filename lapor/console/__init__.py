@@ -61,7 +61,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         config: Flask settings that override the defaults (tests pass e.g.
             ``SECRET_KEY``, ``WTF_CSRF_ENABLED``, ``SESSION_MINUTES``).
     """
-    from lapor.console import auth, sandbox, views
+    from lapor.console import (
+        admin_routing,
+        auth,
+        complaints,
+        dashboard,
+        sandbox,
+        views,
+    )
+    from lapor.open311 import open311
 
     app = Flask(__name__, static_folder="static", template_folder="templates")
     overrides = dict(config or {})
@@ -83,6 +91,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     views.init_app(app)
     sandbox.init_app(app)
+    complaints.init_app(app)
+    dashboard.init_app(app)
+    admin_routing.init_app(app)
+    # Open311 GeoReport v2: public, no login; its POST is guarded by
+    # OPEN311_API_KEYS, not by the console's CSRF token.
+    app.register_blueprint(open311)
+    auth.csrf.exempt(open311)
     return app
 
 

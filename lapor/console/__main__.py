@@ -13,10 +13,12 @@ import logging
 import os
 import sys
 import threading
+import time
 
 logger = logging.getLogger("lapor.console")
 
 EXPIRE_EVERY_SECONDS = 30.0
+CLOSE_QUIET_EVERY_SECONDS = 3600.0
 
 
 def create_admin() -> int:
@@ -51,8 +53,11 @@ def create_admin() -> int:
 
 
 def _expire_loop(app, stop: threading.Event) -> None:
+    """Every 30 s: idle holds back to the queue; at most hourly: close quiet ones."""
+    from lapor.console.complaints import close_quiet_now
     from lapor.console.views import expire_idle_now
 
+    last_close = None
     while not stop.wait(EXPIRE_EVERY_SECONDS):
         try:
             expired = expire_idle_now(app)
@@ -62,10 +67,17 @@ def _expire_loop(app, stop: threading.Event) -> None:
                 )
         except Exception:
             logger.exception("expire_idle failed")
+        now = time.monotonic()
+        if last_close is None or now - last_close >= CLOSE_QUIET_EVERY_SECONDS:
+            last_close = now
+            try:
+                close_quiet_now()
+            except Exception:
+                logger.exception("close_quiet failed")
 
 
 def serve(host: str, port: int, threads: int = 8) -> None:
-    """Serve the console with waitress; expire idle holds every 30 s."""
+    """Serve the console with waitress; expire idle holds, close quiet complaints."""
     from waitress import serve as waitress_serve
 
     from lapor.console import create_app

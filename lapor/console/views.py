@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lapor import db, handoff, rasa_api, services
@@ -384,7 +384,7 @@ def _done(message: str, category: str, target: str, status: int = 200) -> Any:
 def home() -> Any:
     """Operators land on the queue, OPD liaisons on their unit's complaints."""
     if current_user.role == "opd":
-        return redirect(url_for("views.opd"))
+        return redirect(url_for("complaints.index"))
     return redirect(url_for("views.queue"))
 
 
@@ -774,47 +774,8 @@ def desa_json(kecamatan_code: str) -> Any:
 @bp.route("/opd")
 @roles_required("opd", "admin")
 def opd() -> Any:
-    """An OPD liaison's complaints (a placeholder until the OPD issue)."""
-    from lapor import routing, wilayah
-
-    code = (
-        current_user.opd_code
-        if current_user.role == "opd"
-        else request.args.get("unit")
-    )
-    rows = []
-    unit_name = code
-    if code:
-        try:
-            unit_name = routing.unit(code).name
-        except KeyError:  # unknown code: show it as it is
-            logger.info("unknown unit code on the OPD page")
-        with db.session_scope() as s:
-            for c in s.scalars(
-                select(Complaint)
-                .where(or_(Complaint.opd_code == code, Complaint.camat_code == code))
-                .order_by(Complaint.id.desc())
-                .limit(200)
-            ):
-                try:
-                    place = wilayah.display_name(c.desa_code or c.kecamatan_code)
-                except Exception:  # noqa: BLE001
-                    place = "-"
-                rows.append(
-                    {
-                        "ticket": c.ticket,
-                        "kategori": c.kategori,
-                        "status": c.status,
-                        "place": place,
-                        "detail": c.detail,
-                        "reporter": "Anonim"
-                        if c.anonymous
-                        else (c.reporter_name or "-"),
-                        "created": wib(c.created_at, with_date=True),
-                        "verify_due": c.verify_due.strftime("%d/%m/%Y"),
-                    }
-                )
-    return render_template("opd.html", rows=rows, unit_code=code, unit_name=unit_name)
+    """The old OPD page: a unit's complaints live at /aduan (workflow.can_view)."""
+    return redirect(url_for("complaints.index"))
 
 
 def init_app(app: Flask) -> None:
@@ -823,7 +784,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(403)
     def _forbidden(_exc: Any) -> Any:
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/open311/")):
             return jsonify(error="Akses ditolak."), 403
         return (
             render_template(
@@ -836,7 +797,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(404)
     def _not_found(_exc: Any) -> Any:
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/open311/")):
             return jsonify(error="Tidak ditemukan."), 404
         return render_template(
             "error.html",
