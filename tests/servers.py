@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "lapor.tar.gz"
@@ -43,10 +44,11 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
         raise RuntimeError("no trained model: run `make model` first")
     action_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  url: "sqlite:///{workdir / "tracker.db"}"\n'
-    )
+    # The repository's own endpoints.yml, pointed at this run's ports and files.
+    config = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    config["action_endpoint"]["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    config["tracker_store"]["url"] = f"sqlite:///{workdir / 'tracker.db'}"
+    endpoints.write_text(yaml.safe_dump(config))
     env = {
         **os.environ,
         "RASA_TELEMETRY_ENABLED": "false",
@@ -76,7 +78,9 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
         procs.append(
             subprocess.Popen(
                 [
-                    str(ROOT / ".venv/bin/rasa"),
+                    str(ROOT / ".venv/bin/python"),
+                    "-m",
+                    "lapor.rasa_server",
                     "run",
                     "--enable-api",
                     "--auth-token",
