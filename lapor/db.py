@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from lapor import config
 
@@ -24,8 +25,15 @@ def get_engine(url: str | None = None) -> Engine:
     """Return the (cached) engine for ``url``, or for ``DATABASE_URL``."""
     url = url or config.database_url()
     if url.startswith("sqlite"):
+        # SQLAlchemy 1.4 gives file SQLite a NullPool: a new connection (and its
+        # PRAGMAs) for every session. Keep a few open instead.
         engine = create_engine(
-            url, future=True, connect_args={"timeout": 30, "check_same_thread": False}
+            url,
+            future=True,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            poolclass=QueuePool,
+            pool_size=5,
+            max_overflow=10,
         )
 
         @event.listens_for(engine, "connect")
