@@ -61,9 +61,9 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
         procs.append(
             subprocess.Popen(
                 [
-                    str(ROOT / ".venv/bin/rasa"),
-                    "run",
-                    "actions",
+                    str(ROOT / ".venv/bin/python"),
+                    "-m",
+                    "lapor.action_server",
                     "--port",
                     str(action_port),
                     "--actions",
