@@ -284,8 +284,10 @@ WA_SCRIPT = [
 
 
 def _wa_body(wa_id: str, wamid: str, text: str) -> bytes:
+    from lapor.whatsapp.fake_graph import webhook_body
+
     if text.startswith("/"):
-        message = {
+        content = {
             "type": "interactive",
             "interactive": {
                 "type": "button_reply",
@@ -293,37 +295,14 @@ def _wa_body(wa_id: str, wamid: str, text: str) -> bytes:
             },
         }
     else:
-        message = {"type": "text", "text": {"body": text}}
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "WABA",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550000000",
-                                    "phone_number_id": "100000000000001",
-                                },
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": wamid,
-                                        "timestamp": str(int(time.time())),
-                                        **message,
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+        content = {"type": "text", "text": {"body": text}}
+    message = {
+        "from": wa_id,
+        "id": wamid,
+        "timestamp": str(int(time.time())),
+        **content,
+    }
+    return json.dumps(webhook_body(wa_id, message)).encode()
 
 
 async def _wa_load(
@@ -491,7 +470,9 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
         p + "lost": result["lost"],
         p + "duplicated": result["duplicated"],
     }
-    pause = f"{think[0]:.0f}-{think[1]:.0f} s between messages" if think[1] else "no pause"
+    pause = (
+        f"{think[0]:.0f}-{think[1]:.0f} s between messages" if think[1] else "no pause"
+    )
     print(
         f"WhatsApp, {citizens} citizens at once, {label} ({pause}; "
         f"{figures[p + 'webhooks']} signed webhooks, 20% delivered twice): "

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from lapor import db, services
+from lapor.whatsapp.fake_graph import webhook_body
 from lapor.whatsapp.inbound import sign
 from tests.servers import ROOT, free_port, running_bot, wait_for
 
@@ -82,35 +83,7 @@ class Phone:
             "timestamp": str(int(time.time())),
             **message,
         }
-        body = json.dumps(
-            {
-                "object": "whatsapp_business_account",
-                "entry": [
-                    {
-                        "id": "WABA",
-                        "changes": [
-                            {
-                                "field": "messages",
-                                "value": {
-                                    "messaging_product": "whatsapp",
-                                    "metadata": {
-                                        "display_phone_number": "15550000000",
-                                        "phone_number_id": "100000000000001",
-                                    },
-                                    "contacts": [
-                                        {
-                                            "profile": {"name": "Warga"},
-                                            "wa_id": self.wa_id,
-                                        }
-                                    ],
-                                    "messages": [message],
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-        ).encode()
+        body = json.dumps(webhook_body(self.wa_id, message)).encode()
         return requests.post(
             f"{self.bot['rasa']}/webhooks/whatsapp/webhook",
             data=body,

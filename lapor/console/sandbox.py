@@ -62,32 +62,9 @@ def rasa_webhook() -> str:
 
 def webhook_body(number: str, message: dict[str, Any]) -> dict[str, Any]:
     """A Cloud API webhook body carrying one message from ``number``."""
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "SANDBOX",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550000000",
-                                "phone_number_id": os.environ.get(
-                                    "WHATSAPP_PHONE_NUMBER_ID", "100000000000001"
-                                ),
-                            },
-                            "contacts": [
-                                {"profile": {"name": "Warga Simulasi"}, "wa_id": number}
-                            ],
-                            "messages": [message],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    from lapor.whatsapp.fake_graph import webhook_body as body
+
+    return body(number, message, name="Warga Simulasi")
 
 
 def post_webhook(number: str, message: dict[str, Any]) -> int:

@@ -83,7 +83,7 @@ class FakeGraphState:
     media_downloads: list[str] = field(default_factory=list)
     missing_media: set[str] = field(default_factory=set)  # ids answered with 404
     fail: FailPlan = field(default_factory=FailPlan)
-    counter: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def reset(self) -> None:
         """Forget everything but the token."""
@@ -196,7 +196,10 @@ def make_app(token: str | None = None) -> web.Application:
         except ValueError:
             return _graph_error(400, 100, "Invalid JSON")
         plan = state.fail
-        record = {"body": body, "phone_number_id": request.match_info["phone_number_id"]}
+        record = {
+            "body": body,
+            "phone_number_id": request.match_info["phone_number_id"],
+        }
         delay, fail_status = 0.0, None
         if plan.times > 0:  # this request is one of the misbehaving ones
             plan.times -= 1
@@ -266,7 +269,7 @@ class FakeGraphServer:
         """Value for ``WHATSAPP_API_URL``."""
         return f"http://127.0.0.1:{self.port}/{self.version}"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "FakeGraphServer":
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeGraphServer:
         """Listen (``port=0``: a free port)."""
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
@@ -279,6 +282,40 @@ class FakeGraphServer:
         """Stop listening."""
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+def webhook_body(
+    wa_id: str, message: dict[str, Any], *, name: str = "Warga"
+) -> dict[str, Any]:
+    """A Cloud API webhook body carrying one message from ``wa_id``, as Meta sends it.
+
+    For the sandbox's simulated phone, the tests and the benchmarks. The phone
+    number id is ``WHATSAPP_PHONE_NUMBER_ID`` (the number the bot answers from).
+    """
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "SANDBOX",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550000000",
+                                "phone_number_id": os.environ.get(
+                                    "WHATSAPP_PHONE_NUMBER_ID", "100000000000001"
+                                ),
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                            "messages": [message],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from lapor import db
 from lapor.models import Conversation
+from lapor.whatsapp.fake_graph import webhook_body
 from lapor.whatsapp.inbound import sign
 from lapor.whatsapp.models import WaInbound, WaOutbound
 
@@ -58,30 +59,7 @@ def _citizen_says(rasa: str, text: str) -> None:
         "type": "text",
         "text": {"body": text},
     }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "WABA",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550000000",
-                                "phone_number_id": "1122334455667",
-                            },
-                            "contacts": [
-                                {"profile": {"name": "Warga"}, "wa_id": CITIZEN}
-                            ],
-                            "messages": [message],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    body = webhook_body(CITIZEN, message)
     raw = json.dumps(body).encode()
     response = requests.post(
         f"{rasa}/webhooks/whatsapp/webhook",
