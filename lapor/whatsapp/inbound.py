@@ -555,7 +555,8 @@ class WebhookProcessor:
                 logger.error("media download failed: %s", exc)
                 media_failed = True
 
-        decision = await _db(lambda s: self._decide(s, msg, media_path, mime))
+        with db.session_scope() as session:  # short: no hop to a worker thread
+            decision = self._decide(session, msg, media_path, mime)
 
         if decision.state != "bot":
             await _db(lambda s: _finish(s, msg.wamid, m.SILENCED))
