@@ -29,7 +29,8 @@ import datetime as dt
 import hmac
 import logging
 import os
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -49,10 +50,10 @@ class WhatsAppOutput(OutputChannel):
     """Sends the bot's responses through the Cloud API (stored, retried, ordered)."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return CHANNEL_NAME
 
-    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """One utterance → one WhatsApp message (buttons attached), then extras."""
         text = message.get("text") or ""
         buttons = message.get("buttons") or message.get("quick_replies")
@@ -70,35 +71,35 @@ class WhatsAppOutput(OutputChannel):
             await self.send_elements(recipient_id, message["elements"])
 
     async def send_text_message(
-        self, recipient_id: Text, text: Text, **kwargs: Any
+        self, recipient_id: str, text: str, **kwargs: Any
     ) -> None:
         await outbound.send_text(recipient_id, text, author="bot")
 
     async def send_text_with_buttons(
         self,
-        recipient_id: Text,
-        text: Text,
-        buttons: List[Dict[Text, Any]],
+        recipient_id: str,
+        text: str,
+        buttons: list[dict[str, Any]],
         **kwargs: Any,
     ) -> None:
         await outbound.send_buttons(recipient_id, text, buttons, author="bot")
 
     async def send_quick_replies(
         self,
-        recipient_id: Text,
-        text: Text,
-        quick_replies: List[Dict[Text, Any]],
+        recipient_id: str,
+        text: str,
+        quick_replies: list[dict[str, Any]],
         **kwargs: Any,
     ) -> None:
         await outbound.send_buttons(recipient_id, text, quick_replies, author="bot")
 
     async def send_image_url(
-        self, recipient_id: Text, image: Text, **kwargs: Any
+        self, recipient_id: str, image: str, **kwargs: Any
     ) -> None:
         await outbound.send_image(recipient_id, image, author="bot")
 
     async def send_attachment(  # type: ignore[override]
-        self, recipient_id: Text, attachment: Any, **kwargs: Any
+        self, recipient_id: str, attachment: Any, **kwargs: Any
     ) -> None:
         if isinstance(attachment, dict):
             url = attachment.get("url") or attachment.get("link")
@@ -110,7 +111,7 @@ class WhatsAppOutput(OutputChannel):
         await outbound.send_text(recipient_id, str(attachment), author="bot")
 
     async def send_elements(
-        self, recipient_id: Text, elements: Iterable[Dict[Text, Any]], **kwargs: Any
+        self, recipient_id: str, elements: Iterable[dict[str, Any]], **kwargs: Any
     ) -> None:
         for element in elements:
             text = "\n".join(
@@ -121,7 +122,7 @@ class WhatsAppOutput(OutputChannel):
             )
 
     async def send_custom_json(
-        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         """A ``custom`` response: a Cloud API body (``{"type": ..., ...}``),
         optionally under a ``whatsapp`` key; anything else is logged and dropped."""
@@ -136,13 +137,11 @@ class WhatsAppInput(InputChannel):
     """WhatsApp Cloud API webhook (GET verification, signed POSTs)."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return CHANNEL_NAME
 
     @classmethod
-    def from_credentials(
-        cls, credentials: Optional[Dict[Text, Any]]
-    ) -> "WhatsAppInput":
+    def from_credentials(cls, credentials: Optional[dict[str, Any]]) -> WhatsAppInput:
         credentials = credentials or {}
         return cls(
             verify_token=credentials.get("verify_token"),
@@ -152,11 +151,15 @@ class WhatsAppInput(InputChannel):
     def __init__(
         self, verify_token: Optional[str] = None, app_secret: Optional[str] = None
     ) -> None:
-        self.verify_token = os.environ.get("WHATSAPP_VERIFY_TOKEN") or verify_token or ""
+        self.verify_token = (
+            os.environ.get("WHATSAPP_VERIFY_TOKEN") or verify_token or ""
+        )
         self.app_secret = os.environ.get("WHATSAPP_APP_SECRET") or app_secret or ""
         self.processor: Optional[WebhookProcessor] = None
         if not self.app_secret:
-            logger.error("WHATSAPP_APP_SECRET is not set: every webhook POST is refused")
+            logger.error(
+                "WHATSAPP_APP_SECRET is not set: every webhook POST is refused"
+            )
 
     def get_output_channel(self) -> OutputChannel:
         return WhatsAppOutput()

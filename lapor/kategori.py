@@ -18,9 +18,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # scikit-learn is imported lazily, when the model is trained
     from sklearn.pipeline import Pipeline
@@ -133,7 +134,9 @@ def label(kategori: str) -> str:
     try:
         return _LABELS[kategori]
     except KeyError:
-        raise ValueError(f"unknown kategori {kategori!r}; expected one of {KATEGORI}")
+        raise ValueError(
+            f"unknown kategori {kategori!r}; expected one of {KATEGORI}"
+        ) from None
 
 
 def raw_tokens(text: str) -> list[str]:
@@ -560,7 +563,7 @@ def model_text(text: str) -> str:
     return " ".join(load_table().lexicon.normalise(text))
 
 
-def build_pipeline() -> "Pipeline":
+def build_pipeline() -> Pipeline:
     """An untrained model: char and word TF-IDF n-grams + logistic regression.
 
     Returns:
@@ -609,7 +612,9 @@ class KategoriModel:
     def probabilities(self, text: str) -> dict[str, float]:
         """The probability of every kategori for an already normalised text."""
         probs = self.pipeline.predict_proba([text])[0]
-        return {str(k): float(p) for k, p in zip(self.pipeline.classes_, probs)}
+        return {
+            str(k): float(p) for k, p in zip(self.pipeline.classes_, probs, strict=True)
+        }
 
 
 def train_model(items: Sequence[tuple[str, str]]) -> KategoriModel:

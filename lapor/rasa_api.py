@@ -26,11 +26,17 @@ def start_new_session(sender_id: str) -> bool:
     store loads only the latest session). Returns False when Rasa is not
     reachable; the handoff itself does not depend on it.
     """
-    events = [{"event": "session_started"}, {"event": "action", "name": "action_listen"}]
+    events = [
+        {"event": "session_started"},
+        {"event": "action", "name": "action_listen"},
+    ]
     try:
         reply = requests.post(
             f"{rasa_url()}/conversations/{quote(sender_id, safe='')}/tracker/events",
-            params={"token": os.environ.get("RASA_TOKEN", ""), "include_events": "NONE"},
+            params={
+                "token": os.environ.get("RASA_TOKEN", ""),
+                "include_events": "NONE",
+            },
             json=events,
             timeout=TIMEOUT_SECONDS,
         )

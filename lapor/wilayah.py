@@ -22,9 +22,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from rapidfuzz.distance import OSA
 
@@ -77,7 +77,7 @@ _KEC_MARKERS = frozenset(
     {"kec", "kecamatan", "kc", "kcm", "kcmtn", "kecmatan", "kecamtan"}
 )
 _DUSUN_MARKERS = frozenset({"dusun", "dsn", "dukuh"})
-_OTHER_MARKERS = frozenset({"kab", "kabupaten", "kabupaten", "probolinggo", "prob"})
+_OTHER_MARKERS = frozenset({"kab", "kabupaten", "probolinggo", "prob"})
 _MARKERS = _DESA_MARKERS | _KEC_MARKERS | _DUSUN_MARKERS
 
 # Token rewrites applied before matching: translated directions and short forms.
@@ -132,11 +132,15 @@ _STOPWORDS = frozenset(
 )
 
 # Tokens that may surround a bare name when the whole message is (nearly) just the name.
-_FILLER = _MARKERS | _OTHER_MARKERS | frozenset(
-    """
+_FILLER = (
+    _MARKERS
+    | _OTHER_MARKERS
+    | frozenset(
+        """
     di ke dari dr saya rumah tinggal alamat lokasi nya ya iya pak bu bapak ibu
     kak mas mbak daerah wilayah sekitar sini tepatnya tepat yaitu yakni adalah tempat
     """.split()
+    )
 )
 
 _TOKEN_RE = re.compile(r"[0-9a-z\u00c0-\u024f'\u2019\u2018`]+")
@@ -249,8 +253,10 @@ def _index() -> _Index:
 
     def entry_for(code: str, group: bool = False) -> _Entry:
         if code.startswith(KOTA_CODE):
-            level = "kota" if code == KOTA_CODE else (
-                "kecamatan" if code.count(".") == 2 else "desa"
+            level = (
+                "kota"
+                if code == KOTA_CODE
+                else ("kecamatan" if code.count(".") == 2 else "desa")
             )
             return _Entry(code, "kota", level, group)
         level = "kecamatan" if code.count(".") == 2 else "desa"
@@ -557,7 +563,9 @@ def resolve(text: str, kecamatan_code: str | None = None) -> LocationMatch:
     def result(status: str, used: list[_Mention], **kw: object) -> LocationMatch:
         matched = _span_text(text, tokens, used) if used else None
         return LocationMatch(
-            status, matched_text=matched, **kw  # type: ignore[arg-type]
+            status,
+            matched_text=matched,
+            **kw,  # type: ignore[arg-type]
         )
 
     # Kab kecamatan mentions: the marked ones first.
@@ -648,9 +656,7 @@ def resolve(text: str, kecamatan_code: str | None = None) -> LocationMatch:
         )
         if kec_place is not None:
             inside = [
-                e
-                for e in exact
-                if idx.places[e.code].kecamatan_code == kec_place.code
+                e for e in exact if idx.places[e.code].kecamatan_code == kec_place.code
             ]
             if len(inside) == 1:
                 d = idx.places[inside[0].code]
@@ -856,7 +862,7 @@ def locate_point(lat: float, lon: float) -> LocationMatch:
         ):
             continue
         for ring in s.rings:
-            for a, b in zip(ring, ring[1:]):
+            for a, b in zip(ring, ring[1:], strict=False):
                 edge_km = min(edge_km, _km_to_segment(lat, lon, a, b))
     if edge_km <= _NEAR_KM and nearest_desa.code in idx.places:
         return ok(nearest_desa.code)

@@ -547,10 +547,14 @@ def test_first_reply_after_a_notice_lands_on_the_complaint(
         ("batal", "utter_tidak_ada_yang_dibatalkan"),
     ],
 )
-def test_short_answers_end_the_session(dispatcher, tracker_factory, domain, intent, response):
+def test_short_answers_end_the_session(
+    dispatcher, tracker_factory, domain, intent, response
+):
     from actions.handoff import ActionJawabSingkat
 
-    events = run(ActionJawabSingkat(), dispatcher, tracker_factory("x", intent=intent), domain)
+    events = run(
+        ActionJawabSingkat(), dispatcher, tracker_factory("x", intent=intent), domain
+    )
     assert dispatcher.messages[-1]["response"] == response
     assert events == [FollowupAction("action_session_start")]
 

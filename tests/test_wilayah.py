@@ -18,7 +18,9 @@ from lapor import config, wilayah
 from lapor.wilayah import resolve
 
 WILAYAH_DIR = config.wilayah_dir()
-needs_data = pytest.mark.skipif(WILAYAH_DIR is None, reason="no wilayah_dir() configured")
+needs_data = pytest.mark.skipif(
+    WILAYAH_DIR is None, reason="no wilayah_dir() configured"
+)
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -46,7 +48,11 @@ def _id(row: dict[str, str]) -> str:
 def _typo(word: str, seed: int) -> str:
     """Swap two adjacent inner letters (a typo citizens make), deterministic."""
     rnd = random.Random(seed)
-    letters = [i for i in range(1, len(word) - 2) if word[i].isalpha() and word[i + 1].isalpha()]
+    letters = [
+        i
+        for i in range(1, len(word) - 2)
+        if word[i].isalpha() and word[i + 1].isalpha()
+    ]
     i = rnd.choice(letters)
     return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
@@ -74,7 +80,9 @@ def test_place_and_display_name():
     assert wilayah.place("3513120000"[:6]).code == "35.13.12"
     assert wilayah.display_name("35.13.12") == "Kecamatan Paiton"
     sumberanyar = [d for d in wilayah.desa_in("35.13.12") if d.name == "Sumberanyar"][0]
-    assert wilayah.display_name(sumberanyar.code) == "Desa Sumberanyar, Kecamatan Paiton"
+    assert (
+        wilayah.display_name(sumberanyar.code) == "Desa Sumberanyar, Kecamatan Paiton"
+    )
     semampir = [d for d in wilayah.desa_in("35.13.14") if d.name == "Semampir"][0]
     assert semampir.kind == "kelurahan"
     assert (
@@ -95,7 +103,10 @@ def test_aliases_point_at_known_codes():
         else:
             wilayah.place(code)  # KeyError if the data file is wrong
             r = resolve(alias)
-            assert code in (getattr(r.desa, "code", None), getattr(r.kecamatan, "code", None))
+            assert code in (
+                getattr(r.desa, "code", None),
+                getattr(r.kecamatan, "code", None),
+            )
 
 
 # --------------------------------------------------------------------------- every place
@@ -250,7 +261,9 @@ def test_besuk_and_sumber():
     assert resolve("besuk").kecamatan.name == "Besuk"
     assert resolve("kec besuk").kecamatan.name == "Besuk"
     r = resolve("desa besuk")
-    assert r.status == "ok" and r.desa.name == "Besuk" and r.kecamatan.name == "Bantaran"
+    assert (
+        r.status == "ok" and r.desa.name == "Besuk" and r.kecamatan.name == "Bantaran"
+    )
     r = resolve("besuk kec bantaran")
     assert r.status == "ok" and r.desa.name == "Besuk"
     r = resolve("besuk", kecamatan_code=wilayah.place("35.13.04").code)
@@ -289,7 +302,9 @@ def test_kota_probolinggo_kelurahan(row):
     assert r.status == "kota" and row["name"] in r.kota_name
 
 
-@pytest.mark.parametrize("name", ["Kademangan", "Wonoasih", "Mayangan", "Kanigaran", "Kedopok"])
+@pytest.mark.parametrize(
+    "name", ["Kademangan", "Wonoasih", "Mayangan", "Kanigaran", "Kedopok"]
+)
 def test_kota_probolinggo_kecamatan(name):
     r = resolve(f"kec {name.lower()}")
     assert r.status == "kota" and r.kota_name == f"Kecamatan {name}, Kota Probolinggo"

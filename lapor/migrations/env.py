@@ -4,10 +4,10 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from lapor import models  # noqa: F401  (registers every table on Base.metadata)
-from lapor.models import Base
 
 # The WhatsApp channel and the console keep their tables in their own modules.
 from lapor.console import models as _console_models  # noqa: F401, E402
+from lapor.models import Base
 from lapor.whatsapp import models as _wa_models  # noqa: F401, E402
 
 config = context.config

@@ -52,7 +52,7 @@ class GraphSettings:
     backoff_max: float = 8.0
 
     @classmethod
-    def from_env(cls) -> "GraphSettings":
+    def from_env(cls) -> GraphSettings:
         """Read ``WHATSAPP_*`` variables (``WHATSAPP_RETRY_*`` tune the backoff)."""
         env = os.environ
         return cls(
@@ -99,7 +99,7 @@ async def _error_from(resp: aiohttp.ClientResponse) -> GraphError:
         code = err.get("code")
         title = err.get("error_user_title") or err.get("title") or err.get("message")
     except Exception:  # noqa: BLE001 - body is not JSON: keep the status only
-        pass
+        logger.debug("Graph API error body is not JSON (HTTP %s)", resp.status)
     retryable = resp.status == 429 or resp.status >= 500
     # Meta's throughput / rate-limit codes come back with 400 sometimes.
     if code in (4, 80007, 130429, 131048, 131056, 133016) or code == 2:
@@ -225,7 +225,7 @@ class GraphClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GraphClient]" = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GraphClient] = (
     weakref.WeakKeyDictionary()
 )
 

@@ -25,8 +25,9 @@ import datetime as dt
 import logging
 import os
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -214,7 +215,9 @@ def plan_buttons(text: str, buttons: Sequence[dict[str, Any]]) -> list[Outgoing]
         }
     readable = body_text + "\n" + "\n".join(f"[{_title(b)}]" for b in buttons)
     planned.append(
-        Outgoing("interactive", {"type": "interactive", "interactive": interactive}, readable)
+        Outgoing(
+            "interactive", {"type": "interactive", "interactive": interactive}, readable
+        )
     )
     return planned
 
@@ -268,7 +271,9 @@ def _store(to: str, item: Outgoing, author: str) -> Callable[[Session], int]:
         if item.menu is not None:
             menu = session.get(WaMenu, to)
             if menu is None:
-                session.add(WaMenu(sender_id=to, payloads=item.menu, created_at=utcnow()))
+                session.add(
+                    WaMenu(sender_id=to, payloads=item.menu, created_at=utcnow())
+                )
             else:
                 menu.payloads = item.menu
                 menu.created_at = utcnow()
@@ -372,7 +377,7 @@ def _mark_failed(outbound_id: int, attempts: int, code: int | None, title: str):
 
 # ------------------------------------------------------------------------ sending
 
-_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, list]]" = (
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, list]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -431,7 +436,9 @@ async def _deliver_one(to: str, item: Outgoing, author: str) -> SendResult:
     return SendResult(outbound_id, "sent", wamid=wamid)
 
 
-async def deliver(to: str, items: Sequence[Outgoing], author: str = "bot") -> list[SendResult]:
+async def deliver(
+    to: str, items: Sequence[Outgoing], author: str = "bot"
+) -> list[SendResult]:
     """Store and send ``items`` to ``to`` in order (after earlier calls for ``to``).
 
     A part that fails permanently is recorded; the following parts are still
@@ -507,7 +514,9 @@ def template_settings() -> tuple[str, str]:
     )
 
 
-def window_open(session: Session, sender_id: str, now: dt.datetime | None = None) -> bool:
+def window_open(
+    session: Session, sender_id: str, now: dt.datetime | None = None
+) -> bool:
     """Whether free text may still reach ``sender_id`` (24-hour window)."""
     conversation = session.get(Conversation, sender_id)
     last = _aware(conversation.last_citizen_message_at) if conversation else None

@@ -4,15 +4,12 @@ server, and the channel's blueprint served by a real Sanic app on a free port.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-
-from lapor import db
-from lapor.whatsapp.fake_graph import FakeGraphServer
 from wa_helpers import (
     ACCESS_TOKEN,
     APP_SECRET,
@@ -24,6 +21,9 @@ from wa_helpers import (
     start_channel,
     stop_channel,
 )
+
+from lapor import db
+from lapor.whatsapp.fake_graph import FakeGraphServer
 
 
 @pytest.fixture(scope="session")
@@ -120,5 +120,3 @@ async def channel_factory(monkeypatch, fake_graph, media_dir):
 async def channel(sqlite_url, channel_factory):
     """One channel server on SQLite whose bot records and says nothing."""
     return await channel_factory()
-
-

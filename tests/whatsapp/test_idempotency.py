@@ -6,8 +6,7 @@ import asyncio
 import json
 
 import pytest
-
-from wa_helpers import rows, start_channel, stop_channel, text_message
+from wa_helpers import rows, stop_channel, text_message
 
 
 @pytest.mark.asyncio
@@ -40,7 +39,9 @@ async def test_two_replicas_receiving_the_same_message(any_db_url, channel_facto
     first = await channel_factory()
     second = await channel_factory()
     body = json.dumps(text_message("wamid.dup-replicas")).encode()
-    posts = [first.post_raw(body) if i % 2 else second.post_raw(body) for i in range(10)]
+    posts = [
+        first.post_raw(body) if i % 2 else second.post_raw(body) for i in range(10)
+    ]
     assert await asyncio.gather(*posts) == [200] * 10
     await first.idle()
     await second.idle()
@@ -62,7 +63,9 @@ async def test_same_message_after_a_restart(any_db_url, channel_factory):
 
 
 @pytest.mark.asyncio
-async def test_persisted_but_unprocessed_message_is_recovered(sqlite_url, channel_factory):
+async def test_persisted_but_unprocessed_message_is_recovered(
+    sqlite_url, channel_factory
+):
     """A crash after the 200 and before the work: the next process does the work."""
     from lapor.whatsapp.inbound import WebhookProcessor, parse_webhook
 

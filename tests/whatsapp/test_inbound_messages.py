@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
+from wa_helpers import fixture_json, rows, text_message, wrap
 
 from lapor import db, handoff
 from lapor.models import Complaint, utcnow
 from lapor.whatsapp.fake_graph import tiny_png
 from lapor.whatsapp.inbound import FRIENDLY_UNSUPPORTED
-from wa_helpers import fixture_json, rows, text_message, wrap
 
 
 async def _post_and_wait(cs, payload) -> None:
@@ -34,7 +33,9 @@ async def test_text_fixture(channel, fake_graph, sqlite_url):
     assert fake_graph.state.reads == [
         {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
     ]
-    [(state, text, bot_text)] = rows(sqlite_url, "SELECT state, text, bot_text FROM wa_inbound")
+    [(state, text, bot_text)] = rows(
+        sqlite_url, "SELECT state, text, bot_text FROM wa_inbound"
+    )
     assert (state, text, bot_text) == ("handled", "hi everyone!", "hi everyone!")
     [(last,)] = rows(
         sqlite_url,
@@ -45,7 +46,8 @@ async def test_text_fixture(channel, fake_graph, sqlite_url):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    "name", ["incoming/interactive_button_reply.json", "incoming/interactive_list_reply.json"]
+    "name",
+    ["incoming/interactive_button_reply.json", "incoming/interactive_list_reply.json"],
 )
 async def test_interactive_replies_use_the_id(channel, name):
     await _post_and_wait(channel, fixture_json(name))
@@ -55,8 +57,13 @@ async def test_interactive_replies_use_the_id(channel, name):
 @pytest.mark.asyncio
 async def test_template_quick_reply_button_uses_the_payload(channel):
     payload = '/konfirmasi{"konfirmasi": "kirim"}'
-    message = {"from": "6281200000001", "id": "wamid.tpl", "timestamp": "1730231903",
-               "type": "button", "button": {"text": "Kirim", "payload": payload}}
+    message = {
+        "from": "6281200000001",
+        "id": "wamid.tpl",
+        "timestamp": "1730231903",
+        "type": "button",
+        "button": {"text": "Kirim", "payload": payload},
+    }
     await _post_and_wait(channel, wrap([message]))
     assert [m.text for m in channel.received] == [payload]
 
@@ -67,10 +74,11 @@ async def test_location_pin(channel):
     await _post_and_wait(channel, fixture)
     [msg] = channel.received
     assert msg.text.startswith("/kirim_lokasi{")
-    entities = json.loads(msg.text[len("/kirim_lokasi"):])
+    entities = json.loads(msg.text[len("/kirim_lokasi") :])
     assert entities == {"lat": 37.4611978, "lon": -122.2164385}
     assert msg.metadata["location"] == {
-        "name": "Facebook HQ", "address": "1 Hacker Way, Menlo Park, CA 94025"
+        "name": "Facebook HQ",
+        "address": "1 Hacker Way, Menlo Park, CA 94025",
     }
 
 
@@ -87,7 +95,11 @@ async def test_image_with_caption_is_downloaded_stored_and_captioned(
         "FROM attachments",
     )
     assert (kind, mime, caption, source, complaint) == (
-        "image", "image/jpeg", "CAPTION_TEXT", "IMAGE_ID", None
+        "image",
+        "image/jpeg",
+        "CAPTION_TEXT",
+        "IMAGE_ID",
+        None,
     )
     stored = Path(path)
     assert stored.is_relative_to(media_dir) and stored.read_bytes() == tiny_png()
@@ -98,11 +110,18 @@ async def test_image_with_caption_is_downloaded_stored_and_captioned(
 
 
 @pytest.mark.asyncio
-async def test_image_without_caption_and_registered_media(channel, fake_graph, sqlite_url):
+async def test_image_without_caption_and_registered_media(
+    channel, fake_graph, sqlite_url
+):
     data = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
     fake_graph.state.media["m-42"] = (data, "image/jpeg")
-    message = {"from": "6281200000002", "id": "wamid.img2", "timestamp": "1730231903",
-               "type": "image", "image": {"id": "m-42", "mime_type": "image/jpeg"}}
+    message = {
+        "from": "6281200000002",
+        "id": "wamid.img2",
+        "timestamp": "1730231903",
+        "type": "image",
+        "image": {"id": "m-42", "mime_type": "image/jpeg"},
+    }
     await _post_and_wait(channel, wrap([message]))
     assert [m.text for m in channel.received] == ['/kirim_media{"media": "image"}']
     [(path,)] = rows(sqlite_url, "SELECT path FROM attachments")
@@ -110,11 +129,18 @@ async def test_image_without_caption_and_registered_media(channel, fake_graph, s
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("kind,mime", [("document", "application/pdf"), ("video", "video/mp4")])
+@pytest.mark.parametrize(
+    "kind,mime", [("document", "application/pdf"), ("video", "video/mp4")]
+)
 async def test_document_and_video(channel, fake_graph, sqlite_url, kind, mime):
     fake_graph.state.media["doc-1"] = (b"%PDF-1.4 test", mime)
-    message = {"from": "6281200000003", "id": f"wamid.{kind}", "timestamp": "1730231903",
-               "type": kind, kind: {"id": "doc-1", "mime_type": mime}}
+    message = {
+        "from": "6281200000003",
+        "id": f"wamid.{kind}",
+        "timestamp": "1730231903",
+        "type": kind,
+        kind: {"id": "doc-1", "mime_type": mime},
+    }
     await _post_and_wait(channel, wrap([message]))
     assert [m.text for m in channel.received] == [f'/kirim_media{{"media": "{kind}"}}']
     assert rows(sqlite_url, "SELECT kind FROM attachments")[0][0] == kind
@@ -122,10 +148,15 @@ async def test_document_and_video(channel, fake_graph, sqlite_url, kind, mime):
 
 @pytest.mark.asyncio
 async def test_voice_note(channel, fake_graph, sqlite_url):
-    fake_graph.state.media["827776106019109"] = (b"OggS-voice", "audio/ogg; codecs=opus")
+    fake_graph.state.media["827776106019109"] = (
+        b"OggS-voice",
+        "audio/ogg; codecs=opus",
+    )
     await _post_and_wait(channel, fixture_json("incoming/audio_voice_note.json"))
     assert [m.text for m in channel.received] == ['/kirim_media{"media": "audio"}']
-    [(kind, path, mime)] = rows(sqlite_url, "SELECT kind, path, mime_type FROM attachments")
+    [(kind, path, mime)] = rows(
+        sqlite_url, "SELECT kind, path, mime_type FROM attachments"
+    )
     assert kind == "audio" and mime.startswith("audio/ogg") and path.endswith(".ogg")
     assert Path(path).read_bytes() == b"OggS-voice"
 
@@ -141,9 +172,19 @@ async def test_voice_note(channel, fake_graph, sqlite_url):
         {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": {}}},
     ],
 )
-async def test_unreadable_types_get_a_friendly_text(channel, fake_graph, sqlite_url, message):
-    payload = wrap([{"from": "6281200000004", "id": "wamid.odd", "timestamp": "1730231903",
-                     **message}])
+async def test_unreadable_types_get_a_friendly_text(
+    channel, fake_graph, sqlite_url, message
+):
+    payload = wrap(
+        [
+            {
+                "from": "6281200000004",
+                "id": "wamid.odd",
+                "timestamp": "1730231903",
+                **message,
+            }
+        ]
+    )
     await _post_and_wait(channel, payload)
     assert channel.received == []
     assert _sent_texts(fake_graph) == [FRIENDLY_UNSUPPORTED]
@@ -153,11 +194,19 @@ async def test_unreadable_types_get_a_friendly_text(channel, fake_graph, sqlite_
 
 @pytest.mark.asyncio
 async def test_reaction_gets_nothing(channel, fake_graph, sqlite_url):
-    message = {"from": "6281200000005", "id": "wamid.react", "timestamp": "1730231903",
-               "type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "👍"}}
+    message = {
+        "from": "6281200000005",
+        "id": "wamid.react",
+        "timestamp": "1730231903",
+        "type": "reaction",
+        "reaction": {"message_id": "wamid.x", "emoji": "👍"},
+    }
     await _post_and_wait(channel, wrap([message]))
     assert channel.received == [] and fake_graph.state.messages == []
-    assert rows(sqlite_url, "SELECT state, text FROM wa_inbound")[0] == ("ignored", "👍")
+    assert rows(sqlite_url, "SELECT state, text FROM wa_inbound")[0] == (
+        "ignored",
+        "👍",
+    )
 
 
 @pytest.mark.asyncio
@@ -170,13 +219,19 @@ async def test_batched_entries_and_changes(channel, fake_graph, sqlite_url):
         "object": "whatsapp_business_account",
         "entry": [
             {"id": "1", "changes": [a["entry"][0]["changes"][0], status]},
-            {"id": "2", "changes": [b["entry"][0]["changes"][0], c["entry"][0]["changes"][0]]},
+            {
+                "id": "2",
+                "changes": [b["entry"][0]["changes"][0], c["entry"][0]["changes"][0]],
+            },
         ],
     }
     await _post_and_wait(channel, payload)
     got = sorted((m.sender_id, m.text) for m in channel.received)
-    assert got == [("6281200000011", "satu"), ("6281200000011", "tiga"),
-                   ("6281200000012", "dua")]
+    assert got == [
+        ("6281200000011", "satu"),
+        ("6281200000011", "tiga"),
+        ("6281200000012", "dua"),
+    ]
     per_sender = [m.text for m in channel.received if m.sender_id == "6281200000011"]
     assert per_sender == ["satu", "tiga"]
     assert rows(sqlite_url, "SELECT status FROM wa_status_events") == [("delivered",)]
@@ -203,18 +258,45 @@ async def test_handoff_keeps_the_bot_silent(channel, fake_graph, sqlite_url):
         handoff.request_handoff(session, sender, reason="minta_petugas")
     await _post_and_wait(channel, text_message("wamid.h1", sender=sender, body="halo?"))
     fake_graph.state.media["h-img"] = (b"img", "image/jpeg")
-    await _post_and_wait(channel, wrap([{"from": sender, "id": "wamid.h2",
-                                         "timestamp": "1730231903", "type": "sticker",
-                                         "sticker": {"id": "x"}}]))
-    await _post_and_wait(channel, wrap([{"from": sender, "id": "wamid.h3",
-                                         "timestamp": "1730231903", "type": "image",
-                                         "image": {"id": "h-img"}}]))
+    await _post_and_wait(
+        channel,
+        wrap(
+            [
+                {
+                    "from": sender,
+                    "id": "wamid.h2",
+                    "timestamp": "1730231903",
+                    "type": "sticker",
+                    "sticker": {"id": "x"},
+                }
+            ]
+        ),
+    )
+    await _post_and_wait(
+        channel,
+        wrap(
+            [
+                {
+                    "from": sender,
+                    "id": "wamid.h3",
+                    "timestamp": "1730231903",
+                    "type": "image",
+                    "image": {"id": "h-img"},
+                }
+            ]
+        ),
+    )
     assert channel.received == []
     assert fake_graph.state.messages == [] and fake_graph.state.reads == []
-    states = rows(sqlite_url, "SELECT wamid, state, media_path IS NOT NULL FROM wa_inbound "
-                              "ORDER BY id")
-    assert states == [("wamid.h1", "silenced", 0), ("wamid.h2", "silenced", 0),
-                      ("wamid.h3", "silenced", 1)]
+    states = rows(
+        sqlite_url,
+        "SELECT wamid, state, media_path IS NOT NULL FROM wa_inbound ORDER BY id",
+    )
+    assert states == [
+        ("wamid.h1", "silenced", 0),
+        ("wamid.h2", "silenced", 0),
+        ("wamid.h3", "silenced", 1),
+    ]
     with db.session_scope() as session:
         handoff.release(session, sender)
     await _post_and_wait(channel, text_message("wamid.h4", sender=sender, body="lagi"))
@@ -224,9 +306,16 @@ async def test_handoff_keeps_the_bot_silent(channel, fake_graph, sqlite_url):
 def _file_complaint(sender: str, created_at: dt.datetime) -> int:
     with db.session_scope() as session:
         complaint = Complaint(
-            ticket="LK-TEST01", kategori="pembangunan", detail="jalan rusak",
-            reporter_id=sender, anonymous=False, confidential=False, channel="whatsapp",
-            status="baru", verify_due=dt.date.today(), created_at=created_at,
+            ticket="LK-TEST01",
+            kategori="pembangunan",
+            detail="jalan rusak",
+            reporter_id=sender,
+            anonymous=False,
+            confidential=False,
+            channel="whatsapp",
+            status="baru",
+            verify_due=dt.date.today(),
+            created_at=created_at,
             updated_at=created_at,
         )
         session.add(complaint)
@@ -235,8 +324,17 @@ def _file_complaint(sender: str, created_at: dt.datetime) -> int:
 
 
 def _image(sender: str, wamid: str, media_id: str) -> dict:
-    return wrap([{"from": sender, "id": wamid, "timestamp": "1730231903", "type": "image",
-                  "image": {"id": media_id, "mime_type": "image/png"}}])
+    return wrap(
+        [
+            {
+                "from": sender,
+                "id": wamid,
+                "timestamp": "1730231903",
+                "type": "image",
+                "image": {"id": media_id, "mime_type": "image/png"},
+            }
+        ]
+    )
 
 
 @pytest.mark.asyncio
@@ -247,10 +345,13 @@ async def test_photo_right_after_filing_lands_on_the_complaint(channel, sqlite_u
     assert rows(sqlite_url, "SELECT complaint_id FROM attachments") == [(complaint_id,)]
     assert channel.received[0].metadata["media"]["attached_to_filed"] is True
     # The citizen starts writing a new report: the next photo waits for it.
-    await _post_and_wait(channel, text_message("wamid.p2", sender=sender, body="lapor lagi"))
+    await _post_and_wait(
+        channel, text_message("wamid.p2", sender=sender, body="lapor lagi")
+    )
     await _post_and_wait(channel, _image(sender, "wamid.p3", "p3"))
     assert rows(sqlite_url, "SELECT complaint_id FROM attachments ORDER BY id") == [
-        (complaint_id,), (None,)
+        (complaint_id,),
+        (None,),
     ]
 
 
@@ -263,7 +364,9 @@ async def test_photo_long_after_filing_stays_pending(channel, sqlite_url):
 
 
 @pytest.mark.asyncio
-async def test_media_download_failure_is_told_and_not_a_crash(channel, fake_graph, sqlite_url):
+async def test_media_download_failure_is_told_and_not_a_crash(
+    channel, fake_graph, sqlite_url
+):
     fake_graph.state.missing_media.add("p5")  # the media id yields a 404
     await _post_and_wait(channel, _image("6281200000032", "wamid.p5", "p5"))
     assert channel.received == []

@@ -7,18 +7,20 @@ import datetime as dt
 import json
 
 import pytest
+from wa_helpers import fixture_json, rows, text_message, wrap
 
 from lapor import db, handoff
 from lapor.models import utcnow
 from lapor.whatsapp import outbound
 from lapor.whatsapp.outbound import plan_buttons, split_text
-from wa_helpers import fixture_json, rows, text_message, wrap
 
 TO = "6281299990000"
 
 
 def _buttons(n: int, long: bool = False) -> list[dict]:
-    title = "Pilihan yang judulnya cukup panjang sekali nomor {}" if long else "Pilihan {}"
+    title = (
+        "Pilihan yang judulnya cukup panjang sekali nomor {}" if long else "Pilihan {}"
+    )
     return [
         {"title": title.format(i), "payload": "/pilih" + json.dumps({"nomor": i})}
         for i in range(1, n + 1)
@@ -35,7 +37,9 @@ def test_three_buttons_become_reply_buttons():
     shape = fixture_json("outgoing/send_interactive_buttons_3.json")["interactive"]
     interactive = item.body["interactive"]
     assert item.body["type"] == "interactive" and interactive["type"] == "button"
-    assert set(interactive) <= set(shape) and interactive["body"]["text"].startswith("Laporan")
+    assert set(interactive) <= set(shape) and interactive["body"]["text"].startswith(
+        "Laporan"
+    )
     replies = interactive["action"]["buttons"]
     assert [r["type"] for r in replies] == ["reply"] * 3
     assert [r["reply"]["id"] for r in replies] == [b["payload"] for b in buttons]
@@ -54,7 +58,9 @@ def test_four_to_ten_buttons_become_a_list(n):
     assert len(interactive["action"]["button"]) <= 20
     rows_ = [r for s in interactive["action"]["sections"] for r in s["rows"]]
     assert [r["id"] for r in rows_] == [b["payload"] for b in buttons]
-    assert all(len(r["title"]) <= 24 and len(r.get("description", "")) <= 72 for r in rows_)
+    assert all(
+        len(r["title"]) <= 24 and len(r.get("description", "")) <= 72 for r in rows_
+    )
     # The rest of a long title goes to the description: no word is lost.
     first = rows_[0]
     assert (first["title"] + " " + first["description"]) == buttons[0]["title"]
@@ -72,7 +78,10 @@ def test_more_than_ten_buttons_become_numbered_text():
 
 
 def test_long_payloads_fall_back_to_numbered_text():
-    buttons = [{"title": "A", "payload": "/x" + "a" * 300}, {"title": "B", "payload": "/y"}]
+    buttons = [
+        {"title": "A", "payload": "/x" + "a" * 300},
+        {"title": "B", "payload": "/y"},
+    ]
     [item] = plan_buttons("Pilih", buttons)
     assert item.body["type"] == "text" and item.menu == [b["payload"] for b in buttons]
 
@@ -86,7 +95,7 @@ def test_long_body_goes_first_as_text():
 
 
 def test_split_text_on_paragraphs_and_words():
-    paragraphs = [("paragraf%d " % i) * 120 for i in range(8)]  # ~1200 chars each
+    paragraphs = [f"paragraf{i} " * 120 for i in range(8)]  # ~1200 chars each
     text = "\n\n".join(p.strip() for p in paragraphs)
     parts = split_text(text)
     assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
@@ -102,7 +111,9 @@ def test_split_text_on_paragraphs_and_words():
 
 
 @pytest.mark.asyncio
-async def test_numbered_reply_maps_back_to_the_payload(sqlite_url, channel_factory, fake_graph):
+async def test_numbered_reply_maps_back_to_the_payload(
+    sqlite_url, channel_factory, fake_graph
+):
     buttons = _buttons(12)
 
     async def bot(message):
@@ -152,7 +163,9 @@ async def test_graph_failing_then_recovering(sqlite_url, fake_graph, status):
     assert [m["text"]["body"] for m in fake_graph.state.messages] == texts
     failed = [a for a in fake_graph.state.attempts if a["status"] == status]
     assert len(failed) == 2
-    stored = rows(sqlite_url, "SELECT text, status, attempts, wamid FROM wa_outbound ORDER BY id")
+    stored = rows(
+        sqlite_url, "SELECT text, status, attempts, wamid FROM wa_outbound ORDER BY id"
+    )
     assert [s[0] for s in stored] == texts
     assert [s[1] for s in stored] == ["sent"] * 6
     assert stored[0][2] == 3 and all(s[2] == 1 for s in stored[1:])
@@ -208,11 +221,16 @@ async def test_update_after_24_hours_of_silence_uses_the_template(
     assert [p["text"] for p in params] == ["LK-1", "Selesai"]
     # The citizen writes again: the window opens, free text goes through.
     now = int(utcnow().timestamp())
-    assert await cs.post(text_message("wamid.w1", sender=sender, body="ok", ts=now)) == 200
+    assert (
+        await cs.post(text_message("wamid.w1", sender=sender, body="ok", ts=now)) == 200
+    )
     await cs.idle()
     await outbound.send_update(sender, "Laporan LK-1 ditindaklanjuti.", ["LK-1", "x"])
     sent = fake_graph.state.messages[-1]
-    assert sent["type"] == "text" and sent["text"]["body"] == "Laporan LK-1 ditindaklanjuti."
+    assert (
+        sent["type"] == "text"
+        and sent["text"]["body"] == "Laporan LK-1 ditindaklanjuti."
+    )
 
 
 @pytest.mark.asyncio
@@ -224,17 +242,26 @@ async def test_update_falls_back_to_the_template_on_131047(sqlite_url, fake_grap
     results = await outbound.send_update(sender, "Status berubah.", ["LK-2", "Baru"])
     assert [r.status for r in results] == ["sent"]
     assert fake_graph.state.messages[-1]["type"] == "template"
-    stored = rows(sqlite_url, "SELECT kind, status, error_code FROM wa_outbound ORDER BY id")
+    stored = rows(
+        sqlite_url, "SELECT kind, status, error_code FROM wa_outbound ORDER BY id"
+    )
     assert stored == [("text", "failed", 131047), ("template", "sent", None)]
 
 
 @pytest.mark.asyncio
-async def test_statuses_are_recorded_on_the_outbound_message(channel, fake_graph, sqlite_url):
+async def test_statuses_are_recorded_on_the_outbound_message(
+    channel, fake_graph, sqlite_url
+):
     [result] = await outbound.send_text(TO, "halo")
 
     def status(name, **extra):
-        return {"id": result.wamid, "status": name, "timestamp": "1730231999",
-                "recipient_id": TO, **extra}
+        return {
+            "id": result.wamid,
+            "status": name,
+            "timestamp": "1730231999",
+            "recipient_id": TO,
+            **extra,
+        }
 
     await channel.post(wrap(statuses=[status("sent"), status("delivered")]))
     await channel.post(wrap(statuses=[status("read")]))
@@ -250,7 +277,8 @@ async def test_statuses_are_recorded_on_the_outbound_message(channel, fake_graph
     failed["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = other.wamid
     assert await channel.post(failed) == 200
     assert rows(
-        sqlite_url, "SELECT status, error_code, error_title FROM wa_outbound WHERE wamid=:w",
+        sqlite_url,
+        "SELECT status, error_code, error_title FROM wa_outbound WHERE wamid=:w",
         w=other.wamid,
     ) == [("failed", 131047, "Re-engagement message")]
 
@@ -264,18 +292,23 @@ async def test_status_for_an_unknown_message_is_kept(channel, sqlite_url):
 
 
 @pytest.mark.asyncio
-async def test_reply_order_for_many_citizens_under_failures(sqlite_url, channel_factory, fake_graph):
+async def test_reply_order_for_many_citizens_under_failures(
+    sqlite_url, channel_factory, fake_graph
+):
     """Every reply delivered exactly once and in order per citizen, Graph failing."""
 
     async def echo(message):
-        await message.output_channel.send_text_message(message.sender_id, f"re:{message.text}")
+        await message.output_channel.send_text_message(
+            message.sender_id, f"re:{message.text}"
+        )
 
     cs = await channel_factory(on_message=echo)
     fake_graph.state.fail.status, fake_graph.state.fail.times = 500, 3
     senders = [f"62812000001{i:02d}" for i in range(5)]
     posts = [
         cs.post(text_message(f"wamid.{s}.{k}", sender=s, body=str(k)))
-        for k in range(4) for s in senders
+        for k in range(4)
+        for s in senders
     ]
     for post in posts:  # in arrival order
         assert await post == 200

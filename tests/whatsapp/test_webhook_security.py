@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
+from wa_helpers import fixture_bytes, fixture_json, rows, text_message
 
 from lapor.whatsapp.inbound import sign, verify_signature
-from wa_helpers import fixture_bytes, fixture_json, rows, text_message
 
 
 def test_verify_signature_accepts_the_real_meta_signed_body():
@@ -87,8 +86,20 @@ async def test_bad_input(channel, sqlite_url):
     assert await channel.post_raw(b"[1, 2]") == 400
     weird = [
         {"object": "whatsapp_business_account", "entry": "x"},
-        {"entry": [{"changes": [{"field": "messages", "value": {"messages": [1, None]}}]}]},
-        {"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"id": "x"}]}}]}]},
+        {
+            "entry": [
+                {"changes": [{"field": "messages", "value": {"messages": [1, None]}}]}
+            ]
+        },
+        {
+            "entry": [
+                {
+                    "changes": [
+                        {"field": "messages", "value": {"messages": [{"id": "x"}]}}
+                    ]
+                }
+            ]
+        },
         {"entry": [{"changes": [{"field": "account_update", "value": {"x": 1}}]}]},
         {"entry": [None, {"changes": None}]},
         {"entry": [{"changes": [{"value": {"statuses": [{"status": "read"}]}}]}]},

@@ -7,9 +7,10 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
@@ -147,15 +148,27 @@ def text_message(
     wamid: str, sender: str = "6281234567890", body: str = "halo", ts: int = 1730231903
 ) -> dict[str, Any]:
     """A webhook body with one text message."""
-    return wrap([{"from": sender, "id": wamid, "timestamp": str(ts), "type": "text",
-                  "text": {"body": body}}])
+    return wrap(
+        [
+            {
+                "from": sender,
+                "id": wamid,
+                "timestamp": str(ts),
+                "type": "text",
+                "text": {"body": body},
+            }
+        ]
+    )
 
 
 def wrap(messages: list[dict] | None = None, statuses: list[dict] | None = None):
     """A webhook body with these messages/statuses in one change."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1122334455667"},
+        "metadata": {
+            "display_phone_number": "15550000000",
+            "phone_number_id": "1122334455667",
+        },
     }
     if messages:
         value["messages"] = messages
