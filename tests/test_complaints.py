@@ -12,22 +12,9 @@ from sqlalchemy import func, select
 from lapor import deadlines, services, tickets
 from lapor.db import session_scope
 from lapor.models import Attachment, Complaint, StatusChange
+from tests.factories import new_complaint
 
 TICKET_RE = re.compile(r"^LK-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$")
-
-
-def _new(**overrides) -> services.NewComplaint:
-    values = dict(
-        kategori="pembangunan",
-        detail="Jalan rusak parah dan berlubang di depan balai desa sejak 3 bulan",
-        reporter_id="6281234567890",
-        channel="whatsapp",
-        kecamatan_code="35.13.12",
-        desa_code="35.13.12.2018",
-        reporter_name="Budi Santoso",
-    )
-    values.update(overrides)
-    return services.NewComplaint(**values)
 
 
 def test_ticket_format_and_alphabet():
@@ -57,7 +44,7 @@ def test_find_ticket_rejects_what_is_not_a_ticket(text):
 
 
 def test_filing_stores_everything(session):
-    filed = services.file_complaint(session, _new())
+    filed = services.file_complaint(session, new_complaint())
     session.flush()
     stored = services.find_by_ticket(session, filed.ticket)
     assert stored is not None and TICKET_RE.match(stored.ticket)
@@ -79,44 +66,46 @@ def test_filing_stores_everything(session):
 
 
 def test_anonymous_report_keeps_no_name(session):
-    filed = services.file_complaint(session, _new(anonymous=True, reporter_name="Budi"))
+    filed = services.file_complaint(
+        session, new_complaint(anonymous=True, reporter_name="Budi")
+    )
     stored = services.find_by_ticket(session, filed.ticket)
     assert stored.anonymous is True and stored.reporter_name is None
 
 
 def test_desa_without_kecamatan_gets_its_kecamatan(session):
-    filed = services.file_complaint(session, _new(kecamatan_code=None))
+    filed = services.file_complaint(session, new_complaint(kecamatan_code=None))
     assert services.find_by_ticket(session, filed.ticket).kecamatan_code == "35.13.12"
 
 
 @pytest.mark.parametrize("bad", [dict(kategori="olahraga"), dict(detail="  ")])
 def test_filing_refuses_incomplete_complaints(session, bad):
     with pytest.raises(ValueError):
-        services.file_complaint(session, _new(**bad))
+        services.file_complaint(session, new_complaint(**bad))
 
 
 def test_pending_media_is_attached_at_filing(session):
     session.add(Attachment(sender_id="6281234567890", kind="image", path="/tmp/x.jpg"))
     session.add(Attachment(sender_id="628999", kind="image", path="/tmp/y.jpg"))
     session.flush()
-    filed = services.file_complaint(session, _new())
+    filed = services.file_complaint(session, new_complaint())
     assert filed.attachments == 1
     stored = services.find_by_ticket(session, filed.ticket)
     assert [a.path for a in stored.attachments] == ["/tmp/x.jpg"]
 
 
 def test_complaints_of_lists_only_the_senders_own(session):
-    mine = [services.file_complaint(session, _new()).ticket for _ in range(3)]
-    services.file_complaint(session, _new(reporter_id="628111"))
+    mine = [services.file_complaint(session, new_complaint()).ticket for _ in range(3)]
+    services.file_complaint(session, new_complaint(reporter_id="628111"))
     listed = [c.ticket for c in services.complaints_of(session, "6281234567890")]
     assert listed == list(reversed(mine))
 
 
 def test_ticket_collision_draws_another(session, monkeypatch):
-    first = services.file_complaint(session, _new())
+    first = services.file_complaint(session, new_complaint())
     drawn = iter([first.ticket, first.ticket, "LK-ABCDEF"])
     monkeypatch.setattr(tickets, "new_ticket", lambda: next(drawn))
-    second = services.file_complaint(session, _new())
+    second = services.file_complaint(session, new_complaint())
     assert second.ticket == "LK-ABCDEF"
     assert session.scalar(select(func.count()).select_from(Complaint)) == 2
 
@@ -143,7 +132,9 @@ def test_concurrent_filing_gives_unique_tickets(db_url, monkeypatch):
             for _ in range(10):
                 try:
                     with session_scope(db_url) as s:
-                        results.append(services.file_complaint(s, _new()).ticket)
+                        results.append(
+                            services.file_complaint(s, new_complaint()).ticket
+                        )
                     break
                 except Exception as exc:  # a commit-time conflict: the caller retries
                     if (

@@ -15,15 +15,15 @@ import pytest_asyncio
 import requests
 from sqlalchemy import select
 
-from lapor import deadlines, notify, services, workflow
+from lapor import deadlines, notify, workflow
 from lapor.models import ComplaintMessage, Conversation, utcnow
 from lapor.whatsapp.fake_graph import FakeGraphServer
 from lapor.whatsapp.models import WaOutbound
 from lapor.workflow import StaffActor
+from tests.factories import REPORTER, filed_complaint
 
 OPERATOR = StaffActor("ops1", "operator")
 PUPR = StaffActor("pupr1", "opd", "PUPR")
-REPORTER = "6281234567890"
 TOKEN = "test-token"
 
 
@@ -73,21 +73,6 @@ def graph_process(monkeypatch):
     proc.wait(timeout=10)
 
 
-def _file(session, **overrides):
-    values = dict(
-        kategori="pembangunan",
-        detail="Jalan rusak parah dan berlubang di depan balai desa sejak 3 bulan",
-        reporter_id=REPORTER,
-        channel="whatsapp",
-        kecamatan_code="35.13.12",
-        desa_code="35.13.12.2018",
-        reporter_name="Budi Santoso",
-    )
-    values.update(overrides)
-    filed = services.file_complaint(session, services.NewComplaint(**values))
-    return services.find_by_ticket(session, filed.ticket)
-
-
 def _window(session, open_: bool, sender: str = REPORTER) -> None:
     last = utcnow() - (dt.timedelta(minutes=5) if open_ else dt.timedelta(days=2))
     row = session.get(Conversation, sender)
@@ -107,7 +92,7 @@ def _template_params(message: dict) -> list[str]:
 
 async def test_inside_window_each_step_is_a_text(session, graph):
     _window(session, True)
-    c = _file(session)
+    c = filed_complaint(session)
     change = workflow.verify(session, c, OPERATOR)
     session.commit()
     record = await notify.notify_change_async(session, c, change)
@@ -150,7 +135,9 @@ async def test_inside_window_each_step_is_a_text(session, graph):
 
 async def test_outside_window_a_template_with_three_params(session, graph):
     _window(session, False)
-    c = _file(session, anonymous=True, reporter_name=None)  # anonymous: still told
+    c = filed_complaint(
+        session, anonymous=True, reporter_name=None
+    )  # anonymous: still told
     workflow.verify(session, c, OPERATOR)
     change = workflow.reject(session, c, OPERATOR, "Lokasi di luar wilayah kabupaten")
     session.commit()
@@ -165,7 +152,7 @@ async def test_outside_window_a_template_with_three_params(session, graph):
 
 async def test_selesai_asks_for_confirmation_with_two_buttons(session, graph):
     _window(session, True)
-    c = _file(session)
+    c = filed_complaint(session)
     workflow.verify(session, c, OPERATOR)
     workflow.dispose(session, c, OPERATOR, ["PUPR"])
     change = workflow.complete(session, c, PUPR, "Lubang sudah ditambal aspal")
@@ -193,7 +180,7 @@ async def test_selesai_asks_for_confirmation_with_two_buttons(session, graph):
 
 async def test_selesai_outside_window_is_a_template(session, graph):
     _window(session, False)
-    c = _file(session)
+    c = filed_complaint(session)
     workflow.verify(session, c, OPERATOR)
     workflow.dispose(session, c, OPERATOR, ["PUPR"])
     change = workflow.complete(session, c, PUPR, "Sudah ditambal")
@@ -207,7 +194,7 @@ async def test_selesai_outside_window_is_a_template(session, graph):
 
 async def test_refused_free_text_falls_back_to_the_template(session, graph):
     _window(session, True)
-    c = _file(session)
+    c = filed_complaint(session)
     workflow.verify(session, c, OPERATOR)
     workflow.dispose(session, c, OPERATOR, ["PUPR"])
     change = workflow.complete(session, c, PUPR, "Sudah ditambal")
@@ -220,7 +207,7 @@ async def test_refused_free_text_falls_back_to_the_template(session, graph):
 
 
 async def test_other_channels_are_recorded_as_not_sent(session, graph):
-    c = _file(session, channel="open311", reporter_id="open311:abc")
+    c = filed_complaint(session, channel="open311", reporter_id="open311:abc")
     change = workflow.verify(session, c, OPERATOR)
     session.commit()
     record = await notify.notify_change_async(session, c, change)
@@ -231,7 +218,7 @@ async def test_other_channels_are_recorded_as_not_sent(session, graph):
 
 def test_sync_wrapper_from_flask_like_code(session, graph_process):
     _window(session, True)
-    c = _file(session)
+    c = filed_complaint(session)
     change = workflow.verify(session, c, OPERATOR)
     session.commit()
     record = notify.notify_change(session, c, change)
@@ -242,7 +229,7 @@ def test_sync_wrapper_from_flask_like_code(session, graph_process):
 
 async def test_sync_wrapper_inside_a_running_loop(session, graph_process):
     _window(session, False)
-    c = _file(session)
+    c = filed_complaint(session)
     change = workflow.verify(session, c, OPERATOR)
     session.commit()
     record = notify.notify_change(session, c, change)  # e.g. sync code in an action
@@ -258,7 +245,7 @@ async def test_unreachable_api_is_recorded_as_failed(session, monkeypatch):
     _graph_env(monkeypatch, f"http://127.0.0.1:{port}/v21.0")
     monkeypatch.setenv("WHATSAPP_RETRY_ATTEMPTS", "1")
     _window(session, True)
-    c = _file(session)
+    c = filed_complaint(session)
     change = workflow.verify(session, c, OPERATOR)
     session.commit()
     record = await notify.notify_change_async(session, c, change)

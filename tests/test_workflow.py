@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from lapor import deadlines, services, workflow
+from lapor import deadlines, workflow
 from lapor.models import Attachment, Complaint, ComplaintMessage, StatusChange
 from lapor.workflow import StaffActor, WorkflowError
+from tests.factories import REPORTER, filed_complaint
 
 WIB = deadlines.WIB
 OPERATOR = StaffActor("ops1", "operator")
@@ -17,30 +18,14 @@ ADMIN = StaffActor("admin1", "admin")
 PUPR = StaffActor("pupr1", "opd", "PUPR")
 CAMAT = StaffActor("camat.paiton", "opd", "CAMAT-35.13.12")
 DINKES = StaffActor("dinkes1", "opd", "DINKES")
-REPORTER = "6281234567890"
 
 
 def at(y: int, m: int, d: int, hour: int = 10) -> dt.datetime:
     return dt.datetime(y, m, d, hour, 0, tzinfo=WIB)
 
 
-def file(session, **overrides) -> Complaint:
-    values = dict(
-        kategori="pembangunan",
-        detail="Jalan rusak parah dan berlubang di depan balai desa sejak 3 bulan",
-        reporter_id=REPORTER,
-        channel="whatsapp",
-        kecamatan_code="35.13.12",
-        desa_code="35.13.12.2018",
-        reporter_name="Budi Santoso",
-    )
-    values.update(overrides)
-    filed = services.file_complaint(session, services.NewComplaint(**values))
-    return services.find_by_ticket(session, filed.ticket)
-
-
 def disposed(session, units=("PUPR", "CAMAT-35.13.12"), now=None, **kw) -> Complaint:
-    c = file(session, **kw)
+    c = filed_complaint(session, **kw)
     workflow.verify(session, c, OPERATOR, now=now)
     workflow.dispose(session, c, OPERATOR, list(units), now=now)
     return c
@@ -59,7 +44,7 @@ def statuses(session, c: Complaint) -> list[tuple[str | None, str, str]]:
 
 
 def test_full_life_records_every_step(session):
-    c = file(session)
+    c = filed_complaint(session)
     workflow.verify(session, c, OPERATOR, "Lokasi sudah jelas")
     change = workflow.dispose(
         session, c, OPERATOR, ["PUPR", "CAMAT-35.13.12"], "Segera"
@@ -115,7 +100,7 @@ def test_operator_may_close_directly(session):
 
 
 def test_admin_has_operator_rights(session):
-    c = file(session)
+    c = filed_complaint(session)
     workflow.verify(session, c, ADMIN)
     workflow.reject(session, c, ADMIN, "Bukan wewenang pemerintah kabupaten")
     assert c.status == "ditolak" and c.closed_at is not None
@@ -126,7 +111,7 @@ def test_admin_has_operator_rights(session):
 
 @pytest.mark.parametrize("actor", [PUPR, CAMAT])
 def test_units_cannot_do_operator_steps(session, actor):
-    c = file(session)
+    c = filed_complaint(session)
     with pytest.raises(WorkflowError, match="operator atau admin"):
         workflow.verify(session, c, actor)
     workflow.verify(session, c, OPERATOR)
@@ -134,7 +119,7 @@ def test_units_cannot_do_operator_steps(session, actor):
         workflow.dispose(session, c, actor, ["PUPR"])
     with pytest.raises(WorkflowError, match="operator atau admin"):
         workflow.reject(session, c, actor, "tidak valid")
-    other = file(session)
+    other = filed_complaint(session)
     with pytest.raises(WorkflowError, match="operator atau admin"):
         workflow.merge(session, other, c, actor)
     assert c.status == "diverifikasi" and other.status == "baru"
@@ -168,7 +153,7 @@ def test_other_unit_is_refused(session):
 
 
 def test_unit_sees_nothing_before_disposition(session):
-    c = file(session)  # routed (suggested) to PUPR, not yet forwarded
+    c = filed_complaint(session)  # routed (suggested) to PUPR, not yet forwarded
     assert c.opd_code == "PUPR"
     assert not workflow.can_view(PUPR, c)
     assert workflow.unit_complaints(session, "PUPR") == []
@@ -195,7 +180,7 @@ def test_anonymous_reporter_hidden_from_unit(session):
 
 
 def test_illegal_transitions(session):
-    c = file(session)
+    c = filed_complaint(session)
     with pytest.raises(WorkflowError, match="tidak dapat diteruskan"):
         workflow.dispose(session, c, OPERATOR, ["PUPR"])  # not verified yet
     with pytest.raises(WorkflowError, match="tidak dapat diselesaikan"):
@@ -249,7 +234,7 @@ def test_target_date_rules(session):
 
 
 def test_dispose_validation(session):
-    c = file(session)
+    c = filed_complaint(session)
     workflow.verify(session, c, OPERATOR)
     with pytest.raises(WorkflowError, match="minimal satu unit"):
         workflow.dispose(session, c, OPERATOR, [])
@@ -289,7 +274,7 @@ def test_send_back_returns_it_to_the_operator(session):
 
 def test_merge_duplicate(session):
     main = disposed(session)
-    dup = file(session, reporter_id="6285000000001")
+    dup = filed_complaint(session, reporter_id="6285000000001")
     change = workflow.merge(session, dup, main, OPERATOR)
     assert dup.status == "ditolak" and dup.merged_into_id == main.id
     assert change.note == f"digabung ke {main.ticket}"
@@ -300,7 +285,7 @@ def test_merge_duplicate(session):
     assert main.status == "didisposisikan"
     with pytest.raises(WorkflowError, match="dirinya sendiri"):
         workflow.merge(session, main, main, OPERATOR)
-    third = file(session)
+    third = filed_complaint(session)
     with pytest.raises(WorkflowError, match="sudah ditolak atau digabungkan"):
         workflow.merge(session, third, dup, OPERATOR)
     workflow.complete(session, main, PUPR, "Sudah diperbaiki")
@@ -384,7 +369,7 @@ def test_respond_due_is_five_working_days_after_forwarding(session):
 
 
 def test_overdue_lists_missed_deadlines(session):
-    late_verify = file(session)
+    late_verify = filed_complaint(session)
     late_verify.verify_due = dt.date(2026, 12, 29)
     late_respond = disposed(session, now=at(2026, 12, 23))  # due 4 Jan 2027
     late_target = disposed(session, now=at(2026, 12, 14))
@@ -396,7 +381,7 @@ def test_overdue_lists_missed_deadlines(session):
         dt.date(2026, 12, 30),
         now=at(2026, 12, 15),
     )
-    on_time = file(session)
+    on_time = filed_complaint(session)
     on_time.verify_due = dt.date(2027, 1, 8)
     done = disposed(session, now=at(2026, 12, 1))
     workflow.complete(session, done, PUPR, "Selesai", now=at(2026, 12, 2))
@@ -430,7 +415,7 @@ def test_overdue_lists_missed_deadlines(session):
 
 
 def test_weekend_after_a_friday_deadline_is_not_yet_late(session):
-    c = file(session)
+    c = filed_complaint(session)
     c.verify_due = dt.date(2026, 3, 27)  # Friday
     assert not workflow.is_overdue(c, dt.date(2026, 3, 27))
     assert not workflow.is_overdue(c, dt.date(2026, 3, 29))  # Sunday
