@@ -79,7 +79,7 @@ def _short(text: str | None, limit: int = SHORT_NOTE_LIMIT) -> str:
 
 def _units(complaint: Complaint) -> str:
     names = workflow.unit_names(complaint)
-    return " dan ".join(names) if names else "unit terkait"
+    return workflow.join_units(names) if names else "unit terkait"
 
 
 def _date(day) -> str:

@@ -165,6 +165,11 @@ def unit_codes(complaint: Complaint) -> tuple[str, ...]:
     return tuple(c for c in (complaint.opd_code, complaint.camat_code) if c)
 
 
+def join_units(names: list[str]) -> str:
+    """"Dinas X serta Camat Y": OPD names often contain "dan" themselves."""
+    return " serta ".join(names)
+
+
 def unit_names(complaint: Complaint) -> list[str]:
     """Display names of the complaint's units ("Dinas PUPR", "Camat Paiton")."""
     names = []
@@ -375,7 +380,7 @@ def dispose(
     complaint.respond_due = deadlines.add_working_days(
         _today(now), deadlines.RESPOND_WORKING_DAYS
     )
-    names = " dan ".join(u.name for u in opds + camats)
+    names = join_units([u.name for u in opds + camats])
     text = f"Diteruskan ke {names}"
     if note and note.strip():
         text += f". {_clean(note)}"

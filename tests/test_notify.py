@@ -105,7 +105,7 @@ async def test_inside_window_each_step_is_a_text(session, graph):
     session.commit()
     await notify.notify_change_async(session, c, change)
     body = graph.state.messages[-1]["text"]["body"]
-    assert "Dinas Pekerjaan Umum" in body and "Camat Paiton" in body
+    assert "Dinas Pekerjaan Umum dan Penataan Ruang serta Camat Paiton" in body
     assert deadlines.format_date(c.respond_due) in body
 
     target = deadlines.local_date() + dt.timedelta(days=30)

@@ -164,7 +164,7 @@ def test_complaint_from_verification_to_reopening_in_a_browser(console):
         page.click("#btn-dispose")
         expect(page.locator(".flash-ok").nth(1)).to_contain_text("(templat)")
         expect(page.locator("#units")).to_contain_text(
-            "Dinas Pekerjaan Umum dan Penataan Ruang dan Camat Paiton"
+            "Dinas Pekerjaan Umum dan Penataan Ruang serta Camat Paiton"
         )
         second = sent_to_citizen()[-1]
         assert len(sent_to_citizen()) == 2 and second["type"] == "template"
