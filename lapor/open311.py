@@ -240,7 +240,9 @@ def _status_notes(session: Session, complaint: Complaint) -> str | None:
     if note:
         return mask_text(note, complaint)
     if complaint.status == "didisposisikan":
-        return "Laporan diteruskan ke " + workflow.join_units(workflow.unit_names(complaint))
+        return "Laporan diteruskan ke " + workflow.join_units(
+            workflow.unit_names(complaint)
+        )
     return None
 
 

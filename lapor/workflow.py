@@ -166,7 +166,7 @@ def unit_codes(complaint: Complaint) -> tuple[str, ...]:
 
 
 def join_units(names: list[str]) -> str:
-    """"Dinas X serta Camat Y": OPD names often contain "dan" themselves."""
+    """ "Dinas X serta Camat Y": OPD names often contain "dan" themselves."""
     return " serta ".join(names)
 
 
