@@ -414,28 +414,10 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
 
     sys.path.insert(0, str(ROOT))
     from lapor import db
-    from tests.servers import free_port, running_bot, wait_for
+    from tests.servers import running_bot, running_fake_graph
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        log = Path(tmp) / "graph.log"
-        graph_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lapor.whatsapp.fake_graph",
-                "--port",
-                str(port),
-                "--token",
-                WA_TOKEN,
-            ],
-            cwd=ROOT,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        graph = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(f"{graph}/_fake/messages", 30, graph_proc, log)
+        with running_fake_graph(Path(tmp), WA_TOKEN) as graph:
             url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
             db.migrate(url)
             env = {
@@ -452,9 +434,6 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
                 result = asyncio.run(
                     _wa_load(servers["rasa"], graph, citizens, 0.2, think)
                 )
-        finally:
-            graph_proc.terminate()
-            graph_proc.wait(timeout=10)
 
     def pct(values: list[float], q: float) -> float:
         ordered = sorted(values)

@@ -132,3 +132,22 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextmanager
+def running_fake_graph(workdir: Path, token: str | None = None) -> Iterator[str]:
+    """The fake Graph API as its own process on a free port; yields its base URL."""
+    port = free_port()
+    log = workdir / "fake_graph.log"
+    command = [str(ROOT / ".venv/bin/python"), "-m", "lapor.whatsapp.fake_graph"]
+    command += ["--port", str(port)] + (["--token", token] if token else [])
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/_fake/messages", 30, proc, log)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

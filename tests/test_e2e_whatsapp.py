@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
 import uuid
 
@@ -16,7 +15,7 @@ import requests
 from lapor import db, services
 from lapor.whatsapp.fake_graph import webhook_body
 from lapor.whatsapp.inbound import sign
-from tests.servers import ROOT, free_port, running_bot, wait_for
+from tests.servers import running_bot, running_fake_graph
 
 APP_SECRET = "e2e-app-secret"
 TOKEN = "e2e-access-token"
@@ -25,27 +24,8 @@ SUMBERANYAR = (-7.719864, 113.527411)  # the desa's centroid
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("graph") / "fake_graph.log"
-    proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/python"),
-            "-m",
-            "lapor.whatsapp.fake_graph",
-            "--port",
-            str(port),
-            "--token",
-            TOKEN,
-        ],
-        cwd=ROOT,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for(f"{base}/_fake/messages", 30, proc, log)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_fake_graph(tmp_path_factory.mktemp("graph"), TOKEN) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import pytest_asyncio
@@ -21,6 +18,7 @@ from lapor.whatsapp.fake_graph import FakeGraphServer
 from lapor.whatsapp.models import WaOutbound
 from lapor.workflow import StaffActor
 from tests.factories import REPORTER, filed_complaint
+from tests.servers import running_fake_graph
 
 OPERATOR = StaffActor("ops1", "operator")
 PUPR = StaffActor("pupr1", "opd", "PUPR")
@@ -49,28 +47,11 @@ async def graph(monkeypatch):
 
 
 @pytest.fixture
-def graph_process(monkeypatch):
+def graph_process(monkeypatch, tmp_path):
     """The fake Graph API as a subprocess (for the sync wrapper)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lapor.whatsapp.fake_graph", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={"FAKE_GRAPH_TOKEN": TOKEN, "PATH": ""},
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(f"{base}/_fake/messages", timeout=0.5)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    _graph_env(monkeypatch, f"{base}/v21.0")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_fake_graph(tmp_path, TOKEN) as base:
+        _graph_env(monkeypatch, f"{base}/v21.0")
+        yield base
 
 
 def _window(session, open_: bool, sender: str = REPORTER) -> None:
