@@ -65,7 +65,8 @@ class ActionAjukanAduan(Action):
             unit=units,
             batas=format_date(filed.verify_due),
         )
-        return [SlotSet("tiket_terakhir", filed.ticket), END_SESSION]
+        # The session ends here; "laporan saya" finds the ticket in the database.
+        return [END_SESSION]
 
 
 class ActionBatal(Action):

@@ -300,7 +300,7 @@ def test_filing_action_stores_and_answers_with_the_ticket(
     assert (
         message["unit"] == "Dinas Pekerjaan Umum dan Penataan Ruang serta Camat Paiton"
     )
-    assert FollowupAction("action_session_start") in events
+    assert events == [FollowupAction("action_session_start")]
     with session_scope(db_url) as s:
         stored = services.find_by_ticket(s, message["tiket"])
         assert (stored.kategori, stored.desa_code, stored.reporter_name) == (
