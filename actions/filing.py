@@ -9,7 +9,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import END_SESSION, channel_of, in_thread
-from lapor import db, services
+from lapor import db, services, workflow
 from lapor.deadlines import format_date
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,9 @@ class ActionAjukanAduan(Action):
                 ActiveLoop("aduan_form"),
                 SlotSet("requested_slot", "konfirmasi"),
             ]
-        units = filed.opd_name
-        if filed.camat_name:
-            units += f" serta {filed.camat_name}"
+        units = workflow.join_units(
+            [n for n in (filed.opd_name, filed.camat_name) if n]
+        )
         name = None if anonymous else tracker.get_slot("nama")
         dispatcher.utter_message(
             response="utter_aduan_terkirim",

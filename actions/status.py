@@ -21,16 +21,9 @@ MAX_LISTED = 5
 
 def _unit_names(complaint) -> str:
     """The OPD and camat a complaint is routed to, for display."""
-    from lapor import routing
+    from lapor import workflow
 
-    names = []
-    for code in (complaint.opd_code, complaint.camat_code):
-        if code:
-            try:
-                names.append(routing.unit(code).name)
-            except (KeyError, ValueError):
-                names.append(code)
-    return " serta ".join(names) or "-"
+    return workflow.join_units(workflow.unit_names(complaint)) or "-"
 
 
 def _lookup(ticket: str | None, sender_id: str) -> dict:

@@ -176,7 +176,7 @@ def unit_names(complaint: Complaint) -> list[str]:
     for code in unit_codes(complaint):
         try:
             names.append(routing.unit(code).name)
-        except KeyError:
+        except (KeyError, ValueError):  # an unknown code is shown as it is
             names.append(code)
     return names
 
