@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -18,6 +19,8 @@ from lapor import config
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# How long a SQLite write waits for another writer's lock before it fails.
+BUSY_TIMEOUT_MS = 30_000
 
 
 @functools.cache
@@ -30,7 +33,10 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(
             url,
             future=True,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={
+                "timeout": BUSY_TIMEOUT_MS / 1000,
+                "check_same_thread": False,
+            },
             poolclass=QueuePool,
             pool_size=5,
             max_overflow=10,
@@ -45,7 +51,7 @@ def get_engine(url: str | None = None) -> Engine:
             # but never corrupts the file. Production runs on PostgreSQL.
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.close()
 
     else:
@@ -70,6 +76,42 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def session_no_wait(url: str | None = None) -> Iterator[Session]:
+    """Like :func:`session_scope`, but on SQLite a write that finds the database
+    locked fails at once (``sqlite3.OperationalError: database is locked``)
+    instead of sleeping in SQLite's busy handler, whose waits grow 1, 2, 5,
+    10 ms... The caller retries at its own pace (see ``is_locked``).
+    PostgreSQL has row locks and no such handler: it runs as usual."""
+    with session_scope(url) as session:
+        if session.get_bind().dialect.name != "sqlite":
+            yield session
+            return
+        raw = session.connection().connection  # the sqlite3 connection
+        _pragma(raw, "busy_timeout=0")
+        _pragma(raw, "wal_autocheckpoint=0")
+        try:
+            yield session
+            session.flush()
+        finally:
+            # Before the connection goes back to the pool, failed or not.
+            _pragma(raw, f"busy_timeout={BUSY_TIMEOUT_MS}")
+            _pragma(raw, "wal_autocheckpoint=1000")
+
+
+def _pragma(dbapi_connection, setting: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA {setting}")
+    finally:
+        cursor.close()
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (another writer holds the lock)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def alembic_config(url: str | None = None):

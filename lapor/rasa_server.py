@@ -1,4 +1,4 @@
-"""Run Rasa's command line with two measured fixes applied first.
+"""Run Rasa's command line with measured fixes applied first.
 
 ``python -m lapor.rasa_server run ...`` is ``rasa run ...``, except that:
 
@@ -13,13 +13,28 @@
   no longer waits for a disk sync (13 % of the turn). PostgreSQL is untouched.
 
 Together they took a form turn from 79 ms to about 35 ms (README "Benchmarks").
+Three more, for the load of many citizens at once:
+
+- the SQL tracker store keeps its SQLite connections in a pool. Rasa gives
+  file SQLite SQLAlchemy 1.4's NullPool: every read and save opened the file,
+  set its PRAGMAs and closed it again, and closing the last connection of a
+  WAL database checkpoints it (py-spy: the largest single item in the turn);
+- calls to the action server reuse one kept-alive HTTP session per event loop
+  instead of a new ``aiohttp.ClientSession`` (and TCP connection) per call;
+- the endpoints file given on the command line is remembered for the WhatsApp
+  channel's turn worker, which loads its own agent from it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import sys
+import weakref
 from typing import Any
+
+ENDPOINTS_ENV = "LAPOR_RASA_ENDPOINTS"
 
 
 @functools.cache
@@ -58,20 +73,109 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _pooled_sqlite(original: Any) -> Any:
+    """Rasa's tracker-store engine kwargs, plus a connection pool for SQLite."""
+
+    @functools.wraps(original)
+    def kwargs_for(url: Any) -> dict[str, Any]:
+        kwargs = dict(original(url))
+        if str(url).startswith("sqlite") and ":memory:" not in str(url):
+            from sqlalchemy.pool import QueuePool
+
+            kwargs.setdefault("poolclass", QueuePool)
+            kwargs.setdefault("connect_args", {"check_same_thread": False})
+        return kwargs
+
+    kwargs_for.__lapor_pooled__ = True  # type: ignore[attr-defined]
+    return kwargs_for
+
+
+class _KeptSession:
+    """``async with`` on a shared aiohttp session that stays open afterwards."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        return None
+
+
+_kept_sessions: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _endpoint_session(self: Any) -> _KeptSession:
+    """One kept-alive client session per event loop and endpoint settings.
+
+    Rasa 3.6 opens a new ``aiohttp.ClientSession`` (and so a new TCP
+    connection) for every call to the action server, several per turn.
+    """
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT
+
+    loop = asyncio.get_running_loop()
+    auth = tuple(sorted(self.basic_auth.items())) if self.basic_auth else None
+    key = (tuple(sorted(self.headers.items())), auth)
+    sessions = _kept_sessions.setdefault(loop, {})
+    session = sessions.get(key)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
+            headers=self.headers,
+            auth=aiohttp.BasicAuth(**self.basic_auth) if self.basic_auth else None,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+        )
+        sessions[key] = session
+    return _KeptSession(session)
+
+
+async def close_endpoint_sessions() -> None:
+    """Close the kept sessions of the running event loop (at shutdown)."""
+    sessions = _kept_sessions.pop(asyncio.get_running_loop(), {})
+    for session in sessions.values():
+        await session.close()
+
+
 def apply() -> None:
     """Install the cached validator and the SQLite settings in this process."""
+    from rasa.core import tracker_store
     from rasa.core.actions.action import RemoteAction
+    from rasa.utils.endpoints import EndpointConfig
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     RemoteAction._validate_action_result = _validate_action_result
+    EndpointConfig.session = _endpoint_session  # type: ignore[method-assign]
+    if not getattr(tracker_store.create_engine_kwargs, "__lapor_pooled__", False):
+        tracker_store.create_engine_kwargs = _pooled_sqlite(
+            tracker_store.create_engine_kwargs
+        )
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
 
 
+def _remember_endpoints(argv: list[str]) -> None:
+    """Tell the WhatsApp channel which endpoints file this server was given.
+
+    Rasa does not keep the path; the channel's turn worker
+    (``lapor.whatsapp.turns``) loads its own agent from the same file.
+    """
+    path = "endpoints.yml"
+    for index, arg in enumerate(argv):
+        if arg == "--endpoints" and index + 1 < len(argv):
+            path = argv[index + 1]
+        elif arg.startswith("--endpoints="):
+            path = arg.split("=", 1)[1]
+    os.environ[ENDPOINTS_ENV] = os.path.abspath(path)
+
+
 def main() -> None:
-    """Apply the fix, then hand over to Rasa's own command line."""
+    """Apply the fixes, then hand over to Rasa's own command line."""
     apply()
+    _remember_endpoints(sys.argv[1:])
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

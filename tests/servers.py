@@ -118,6 +118,12 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
             if reply.status_code == 200:
                 break
             time.sleep(1)
+        # The WhatsApp turn worker loads its own copy of the model.
+        while time.monotonic() < deadline:
+            health = requests.get(f"{base}/webhooks/whatsapp/", timeout=5).json()
+            if health.get("turns") != "starting":
+                break
+            time.sleep(0.5)
         yield {
             "rasa": base,
             "actions": f"http://127.0.0.1:{action_port}",

@@ -7,7 +7,8 @@ Real HTTP on 127.0.0.1, realistic answers (the shapes of Meta's responses):
   (a read receipt gets ``{"success": true}``);
 - ``GET /{version}/{media_id}`` — the media URL JSON, pointing back here;
 - ``GET /media/{media_id}`` — the bytes (registered ones, else a small PNG);
-- control: ``GET /_fake/messages`` (accepted messages), ``GET /_fake/reads``,
+- control: ``GET /_fake/messages`` (accepted messages; ``?since=N`` skips the
+  first N), ``GET /_fake/reads``,
   ``GET /_fake/attempts`` (every POST, failed ones too), ``POST /_fake/reset``,
   ``POST /_fake/media`` (``{"id", "mime_type", "data_base64"}``),
   ``POST /_fake/fail`` (``{"status": 500|429|400, "times": n, "delay": s,
@@ -143,8 +144,13 @@ def make_app(token: str | None = None) -> web.Application:
     routes = web.RouteTableDef()
 
     @routes.get("/_fake/messages")
-    async def list_messages(_: web.Request) -> web.Response:
-        return web.json_response(state.messages)
+    async def list_messages(request: web.Request) -> web.Response:
+        # ?since=N: only the messages after the first N (for pollers).
+        try:
+            since = max(0, int(request.query.get("since", "0")))
+        except ValueError:
+            return web.json_response({"error": "since must be a number"}, status=400)
+        return web.json_response(state.messages[since:])
 
     @routes.get("/_fake/reads")
     async def list_reads(_: web.Request) -> web.Response:

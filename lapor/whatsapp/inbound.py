@@ -35,10 +35,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random
 
 from lapor import config, db, handoff, services, workflow
 from lapor.models import Attachment, utcnow
@@ -62,10 +63,18 @@ FRIENDLY_MEDIA_FAILED = (
 )
 # Media sent this soon after filing lands on the complaint just filed.
 ATTACH_TO_FILED_WITHIN = dt.timedelta(minutes=30)
+# How long a webhook waits for a locked SQLite database before Meta gets a 503.
+PERSIST_PATIENCE_SECONDS = 10.0
 # A claimed message not finished after this long is taken over by recover().
 STALE_CLAIM = dt.timedelta(minutes=10)
 
 BotCallback = Callable[["BotMessage"], Awaitable[Any]]
+
+
+class TurnSink(Protocol):
+    """Takes stored messages to be worked on elsewhere (a turn worker)."""
+
+    def submit(self, messages: list[InboundMessage]) -> None: ...
 
 
 # --------------------------------------------------------------------- dataclasses
@@ -392,8 +401,16 @@ class WebhookProcessor:
         app_secret: the Meta app secret (``WHATSAPP_APP_SECRET`` if omitted).
     """
 
-    def __init__(self, on_message: BotCallback, app_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        on_message: BotCallback,
+        app_secret: str | None = None,
+        turns: TurnSink | None = None,
+    ) -> None:
         self.on_message = on_message
+        # Where stored messages go to be worked on: a turn worker process
+        # (lapor.whatsapp.turns), or this event loop when None.
+        self.turns = turns
         self.app_secret = (
             app_secret
             if app_secret is not None
@@ -428,24 +445,39 @@ class WebhookProcessor:
         if not batch.messages and not batch.statuses:
             return 200
         try:
-            # Stored in the handler itself (about a millisecond on a pooled
-            # connection): a hop to a thread would make the 200 wait until the
-            # event loop, busy with other citizens' turns, resumes this handler.
-            fresh = self._persist(batch)
+            # Stored in the handler itself (under a millisecond on a pooled
+            # connection), before the 200. On SQLite a locked database is
+            # retried every few tenths of a millisecond, not after SQLite's own
+            # growing sleeps (1, 2, 5, 10 ms...).
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(db.is_locked),
+                wait=wait_random(0.0002, 0.001),
+                stop=stop_after_delay(PERSIST_PATIENCE_SECONDS),
+                reraise=True,
+            ):
+                with attempt:
+                    fresh = self._persist(batch)
         except Exception:  # noqa: BLE001
             # Not stored, so not acknowledged: Meta retries later.
             logger.exception("could not store a webhook; asking Meta to retry")
             return 503
-        for msg in fresh:
-            self.enqueue(msg)
+        if fresh:
+            if self.turns is not None:
+                self.turns.submit(fresh)
+            else:
+                self.enqueue_all(fresh)
         return 200
 
     @staticmethod
     def _persist(batch: WebhookBatch) -> list[InboundMessage]:
-        with db.session_scope() as session:
+        with db.session_no_wait() as session:
             return persist_batch(session, batch)
 
     # -- queues --------------------------------------------------------------
+
+    def enqueue_all(self, messages: list[InboundMessage]) -> None:
+        for msg in messages:
+            self.enqueue(msg)
 
     def enqueue(self, msg: InboundMessage) -> None:
         """Queue ``msg`` behind earlier messages of the same citizen."""
