@@ -229,7 +229,7 @@ def bench_latency() -> dict:
 
     sys.path.insert(0, str(ROOT))
     from lapor import db
-    from tests.servers import running_bot
+    from tests.servers import running_bot, turn_worker_pid
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
@@ -250,6 +250,7 @@ def bench_latency() -> dict:
                 reply.raise_for_status()
             rasa_pid = int(servers["rasa_pid"])
             rss = _rss_mb(rasa_pid)
+            worker_rss = _rss_mb(turn_worker_pid(rasa_pid))
 
     def pct(values: list[float], q: float) -> float:
         ordered = sorted(values)
@@ -263,6 +264,7 @@ def bench_latency() -> dict:
         "turn_100_110_p95_ms": round(pct(late, 0.95), 1),
         "all_turns_p95_ms": round(pct(timings, 0.95), 1),
         "rasa_rss_mb": round(rss),
+        "turn_worker_rss_mb": round(worker_rss),
     }
     print(
         f"per-turn latency (REST, one conversation of {len(timings)} turns): "
@@ -270,7 +272,10 @@ def bench_latency() -> dict:
         f"turns 100-110 p50 {figures['turn_100_110_p50_ms']} ms "
         f"p95 {figures['turn_100_110_p95_ms']} ms"
     )
-    print(f"Rasa server resident memory: {figures['rasa_rss_mb']} MB")
+    print(
+        f"resident memory: Rasa server {figures['rasa_rss_mb']} MB, "
+        f"its WhatsApp turn worker {figures['turn_worker_rss_mb']} MB"
+    )
     return figures
 
 

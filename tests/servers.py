@@ -37,6 +37,22 @@ def wait_for(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> Non
     raise RuntimeError(f"{url} did not start in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
+def turn_worker_pid(rasa_pid: int) -> int:
+    """The pid of a Rasa server's WhatsApp turn worker (lapor.whatsapp.turns),
+    not of multiprocessing's own helper processes."""
+    children: list[int] = []
+    for task in Path(f"/proc/{rasa_pid}/task").iterdir():
+        children += [int(p) for p in (task / "children").read_text().split()]
+    workers = []
+    for pid in children:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            workers.append(pid)
+    if len(workers) != 1:
+        raise RuntimeError(f"expected one turn worker, found {workers}")
+    return workers[0]
+
+
 @contextmanager
 def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, str]]:
     """Action server + Rasa server (REST, WhatsApp, HTTP API) on free ports."""

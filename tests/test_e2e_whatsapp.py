@@ -15,7 +15,7 @@ import requests
 from lapor import db, services
 from lapor.whatsapp.fake_graph import webhook_body
 from lapor.whatsapp.inbound import sign
-from tests.servers import running_bot, running_fake_graph
+from tests.servers import running_bot, running_fake_graph, turn_worker_pid
 
 APP_SECRET = "e2e-app-secret"
 TOKEN = "e2e-access-token"
@@ -290,23 +290,6 @@ def test_updates_reach_the_citizen_and_belum_reopens(bot, graph, monkeypatch):
         assert services.find_by_ticket(s, ticket).status == "ditindaklanjuti"
 
 
-def _turn_worker_pid(rasa_pid: int) -> int:
-    """The Rasa server's WhatsApp turn worker (not multiprocessing's helpers)."""
-    from pathlib import Path
-
-    children: list[int] = []
-    for task in Path(f"/proc/{rasa_pid}/task").iterdir():
-        children += [int(p) for p in (task / "children").read_text().split()]
-    workers = [
-        pid
-        for pid in children
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    assert len(workers) == 1, workers
-    return workers[0]
-
-
 def _turns(bot: dict) -> str:
     return requests.get(f"{bot['rasa']}/webhooks/whatsapp/", timeout=5).json()["turns"]
 
@@ -317,7 +300,7 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
     import signal
 
     assert _turns(bot) == "ready"
-    worker = _turn_worker_pid(int(bot["rasa_pid"]))
+    worker = turn_worker_pid(int(bot["rasa_pid"]))
     os.kill(worker, signal.SIGKILL)
     phone = Phone(bot, graph)
     # Answered by the server while no worker runs: stored, acknowledged.
@@ -327,7 +310,7 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
     [reply] = phone.wait(1, timeout=120)
     assert "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
     assert _turns(bot) == "ready"
-    assert _turn_worker_pid(int(bot["rasa_pid"])) != worker
+    assert turn_worker_pid(int(bot["rasa_pid"])) != worker
     with db.get_engine(bot["db"]).connect() as conn:
         states = conn.exec_driver_sql(
             "SELECT state FROM wa_inbound WHERE sender_id = ?", (phone.wa_id,)
