@@ -17,7 +17,7 @@ from lapor.whatsapp import inbound
 
 def _hold_write_lock(url: str, seconds: float, taken: threading.Event) -> None:
     """Another process's writer: takes SQLite's write lock and keeps it."""
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0)
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)
     try:
         conn.execute("BEGIN IMMEDIATE")
         taken.set()
@@ -40,6 +40,7 @@ def _busy_timeout(url: str) -> list[int]:
 
 @pytest.mark.asyncio
 async def test_stored_once_the_lock_is_released(sqlite_url, channel):
+    assert _busy_timeout(sqlite_url) == [db.BUSY_TIMEOUT_MS] * 3  # WAL set up
     taken = threading.Event()
     holder = threading.Thread(
         target=_hold_write_lock, args=(sqlite_url, 0.5, taken), daemon=True
@@ -63,6 +64,7 @@ async def test_a_lock_that_stays_taken_gets_503_and_nothing_half_stored(
     sqlite_url, channel, monkeypatch
 ):
     monkeypatch.setattr(inbound, "PERSIST_PATIENCE_SECONDS", 0.3)
+    assert _busy_timeout(sqlite_url) == [db.BUSY_TIMEOUT_MS] * 3  # WAL set up
     taken = threading.Event()
     holder = threading.Thread(
         target=_hold_write_lock, args=(sqlite_url, 1.5, taken), daemon=True
