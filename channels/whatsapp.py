@@ -36,6 +36,7 @@ import gc
 import hmac
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Optional
 
@@ -47,7 +48,7 @@ from sanic.response import HTTPResponse
 from lapor.whatsapp import outbound
 from lapor.whatsapp.graph import close_client
 from lapor.whatsapp.inbound import BotMessage, WebhookProcessor
-from lapor.whatsapp.turns import TurnWorker
+from lapor.whatsapp.turns import TurnWorker, endpoints_path
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class WhatsAppInput(InputChannel):
                 worker.start()
                 processor.turns = worker
                 state["worker"] = worker
-                state["watch"] = asyncio.ensure_future(_watch(worker))
+                state["watch"] = asyncio.ensure_future(worker.supervise())
             else:
                 # Messages stored by a process that stopped before working on them.
                 processor._spawn(processor.recover(older_than=_RECOVER_AFTER))
@@ -280,16 +281,7 @@ def _turn_worker(app: Any) -> Optional[TurnWorker]:
     model_path = getattr(processor, "model_path", None)
     if not model_path:
         return None
-    from lapor.rasa_server import ENDPOINTS_ENV
-
-    return TurnWorker(str(model_path), os.environ.get(ENDPOINTS_ENV))
-
-
-async def _watch(worker: TurnWorker) -> None:
-    """Restart the turn worker if it dies (its messages wait in the database)."""
-    while True:
-        await asyncio.sleep(1)
-        worker.ensure_running()
+    return TurnWorker(str(model_path), endpoints_path(sys.argv[1:]))
 
 
 _RECOVER_AFTER = dt.timedelta(seconds=30)

@@ -91,14 +91,12 @@ def session_no_wait(url: str | None = None) -> Iterator[Session]:
             return
         raw = session.connection().connection  # the sqlite3 connection
         _pragma(raw, "busy_timeout=0")
-        _pragma(raw, "wal_autocheckpoint=0")
         try:
             yield session
             session.flush()
         finally:
             # Before the connection goes back to the pool, failed or not.
             _pragma(raw, f"busy_timeout={BUSY_TIMEOUT_MS}")
-            _pragma(raw, "wal_autocheckpoint=1000")
 
 
 def _pragma(dbapi_connection, setting: str) -> None:

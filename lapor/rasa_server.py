@@ -13,28 +13,23 @@
   no longer waits for a disk sync (13 % of the turn). PostgreSQL is untouched.
 
 Together they took a form turn from 79 ms to about 35 ms (README "Benchmarks").
-Three more, for the load of many citizens at once:
+Two more, for the load of many citizens at once:
 
 - the SQL tracker store keeps its SQLite connections in a pool. Rasa gives
   file SQLite SQLAlchemy 1.4's NullPool: every read and save opened the file,
   set its PRAGMAs and closed it again, and closing the last connection of a
   WAL database checkpoints it (py-spy: the largest single item in the turn);
 - calls to the action server reuse one kept-alive HTTP session per event loop
-  instead of a new ``aiohttp.ClientSession`` (and TCP connection) per call;
-- the endpoints file given on the command line is remembered for the WhatsApp
-  channel's turn worker, which loads its own agent from it.
+  instead of a new ``aiohttp.ClientSession`` (and TCP connection) per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import sys
 import weakref
 from typing import Any
-
-ENDPOINTS_ENV = "LAPOR_RASA_ENDPOINTS"
 
 
 @functools.cache
@@ -157,25 +152,9 @@ def apply() -> None:
         event.listen(Engine, "connect", _sqlite_pragmas)
 
 
-def _remember_endpoints(argv: list[str]) -> None:
-    """Tell the WhatsApp channel which endpoints file this server was given.
-
-    Rasa does not keep the path; the channel's turn worker
-    (``lapor.whatsapp.turns``) loads its own agent from the same file.
-    """
-    path = "endpoints.yml"
-    for index, arg in enumerate(argv):
-        if arg == "--endpoints" and index + 1 < len(argv):
-            path = argv[index + 1]
-        elif arg.startswith("--endpoints="):
-            path = arg.split("=", 1)[1]
-    os.environ[ENDPOINTS_ENV] = os.path.abspath(path)
-
-
 def main() -> None:
     """Apply the fixes, then hand over to Rasa's own command line."""
     apply()
-    _remember_endpoints(sys.argv[1:])
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -12,7 +12,8 @@ Flow of a POST (see :meth:`WebhookProcessor.handle_post`):
    webhooks are recorded on the outbound message;
 4. only then is 200 returned (a message acknowledged is a message persisted),
    and the new messages are worked on in background tasks, one queue per
-   citizen, in arrival order.
+   citizen, in arrival order: in the turn worker process
+   (``lapor.whatsapp.turns``) under a Rasa server, else in this event loop.
 
 The work on a message (:meth:`WebhookProcessor.process`) claims its row
 atomically, downloads media, updates the 24-hour window, and hands a text to

@@ -20,6 +20,7 @@ Parent side: :class:`TurnWorker` (start, feed, watch, stop). Child side:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import logging
@@ -39,10 +40,21 @@ logger = logging.getLogger(__name__)
 RESTART_INTERVAL_SECONDS = 10.0
 
 
+def endpoints_path(argv: list[str]) -> str:
+    """The endpoints file the Rasa server was started with (``--endpoints``,
+    else Rasa's default): Rasa does not keep the path, the worker needs it."""
+    from rasa.shared.constants import DEFAULT_ENDPOINTS_PATH
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--endpoints", default=DEFAULT_ENDPOINTS_PATH)
+    known, _rest = parser.parse_known_args(argv)
+    return os.path.abspath(known.endpoints)
+
+
 class TurnWorker:
     """The Rasa server's handle on its turn worker process."""
 
-    def __init__(self, model_path: str, endpoints_path: str | None) -> None:
+    def __init__(self, model_path: str, endpoints_path: str) -> None:
         self.model_path = model_path
         self.endpoints_path = endpoints_path
         self._context = multiprocessing.get_context("spawn")
@@ -102,6 +114,12 @@ class TurnWorker:
         self.start()
         return True
 
+    async def supervise(self) -> None:
+        """Restart the worker whenever it dies (its messages wait in the database)."""
+        while True:
+            await asyncio.sleep(1)
+            self.ensure_running()
+
     def stop(self, timeout: float = 15.0) -> None:
         """Let the worker finish the messages it holds, then end it."""
         if self._process is None:
@@ -124,7 +142,7 @@ def worker_main(
     messages: Any,
     ready: Any,
     model_path: str,
-    endpoints_path: str | None,
+    endpoints_path: str,
     parent_pid: int,
 ) -> None:
     """Entry point of the worker process."""
@@ -144,7 +162,7 @@ async def _work(
     messages: Any,
     ready: Any,
     model_path: str,
-    endpoints_path: str | None,
+    endpoints_path: str,
     parent_pid: int,
 ) -> None:
     from rasa.core.agent import load_agent

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -16,7 +18,6 @@ from lapor.whatsapp import inbound
 
 
 def _hold_write_lock(url: str, seconds: float, taken: threading.Event) -> None:
-    """Another process's writer: takes SQLite's write lock and keeps it."""
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -25,6 +26,23 @@ def _hold_write_lock(url: str, seconds: float, taken: threading.Event) -> None:
         conn.rollback()
     finally:
         conn.close()
+
+
+@contextmanager
+def write_lock_held(url: str, seconds: float) -> Iterator[None]:
+    """Another writer takes SQLite's write lock for ``seconds``; the block runs
+    once it holds it, and the block's end waits until it let go."""
+    assert _busy_timeout(url) == [db.BUSY_TIMEOUT_MS] * 3  # WAL set up first
+    taken = threading.Event()
+    holder = threading.Thread(
+        target=_hold_write_lock, args=(url, seconds, taken), daemon=True
+    )
+    holder.start()
+    assert taken.wait(15)
+    try:
+        yield
+    finally:
+        holder.join()
 
 
 def _busy_timeout(url: str) -> list[int]:
@@ -40,15 +58,8 @@ def _busy_timeout(url: str) -> list[int]:
 
 @pytest.mark.asyncio
 async def test_stored_once_the_lock_is_released(sqlite_url, channel):
-    assert _busy_timeout(sqlite_url) == [db.BUSY_TIMEOUT_MS] * 3  # WAL set up
-    taken = threading.Event()
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(sqlite_url, 0.5, taken), daemon=True
-    )
-    holder.start()
-    assert taken.wait(5)
-    status = await channel.post(text_message("wamid.locked-1", body="jalan rusak"))
-    holder.join()
+    with write_lock_held(sqlite_url, 0.5):
+        status = await channel.post(text_message("wamid.locked-1", body="jalan rusak"))
     assert status == 200
     await channel.idle()
     assert rows(sqlite_url, "SELECT wamid, state FROM wa_inbound") == [
@@ -64,16 +75,9 @@ async def test_a_lock_that_stays_taken_gets_503_and_nothing_half_stored(
     sqlite_url, channel, monkeypatch
 ):
     monkeypatch.setattr(inbound, "PERSIST_PATIENCE_SECONDS", 0.3)
-    assert _busy_timeout(sqlite_url) == [db.BUSY_TIMEOUT_MS] * 3  # WAL set up
-    taken = threading.Event()
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(sqlite_url, 1.5, taken), daemon=True
-    )
-    holder.start()
-    assert taken.wait(5)
-    status = await channel.post(text_message("wamid.locked-2", body="lampu mati"))
-    assert status == 503  # not stored, so not acknowledged: Meta sends it again
-    holder.join()
+    with write_lock_held(sqlite_url, 1.5):
+        status = await channel.post(text_message("wamid.locked-2", body="lampu mati"))
+        assert status == 503  # not stored, so not acknowledged: Meta sends it again
     assert rows(sqlite_url, "SELECT count(*) FROM wa_inbound") == [(0,)]
     assert _busy_timeout(sqlite_url) == [db.BUSY_TIMEOUT_MS] * 3
     # Meta's retry, once the lock is free, is stored and answered.
@@ -84,15 +88,7 @@ async def test_a_lock_that_stays_taken_gets_503_and_nothing_half_stored(
 
 def test_other_sessions_still_wait_for_the_lock(sqlite_url):
     """session_scope keeps SQLite's own patience: a short lock is waited out."""
-    assert _busy_timeout(sqlite_url) == [db.BUSY_TIMEOUT_MS] * 3  # WAL set up
-    taken = threading.Event()
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(sqlite_url, 0.3, taken), daemon=True
-    )
-    holder.start()
-    assert taken.wait(5)
-    with db.session_scope(sqlite_url) as session:
+    with write_lock_held(sqlite_url, 0.3), db.session_scope(sqlite_url) as session:
         session.execute(
             text("UPDATE wa_inbound SET state = 'handled' WHERE wamid = 'x'")
         )
-    holder.join()
