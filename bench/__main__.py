@@ -216,6 +216,12 @@ def _long_conversation() -> list[str]:
     return turns[:110]
 
 
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -251,10 +257,6 @@ def bench_latency() -> dict:
             rasa_pid = int(servers["rasa_pid"])
             rss = _rss_mb(rasa_pid)
             worker_rss = _rss_mb(turn_worker_pid(rasa_pid))
-
-    def pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
     early, late = timings[0:10], timings[99:110]
     figures = {
@@ -419,8 +421,10 @@ async def _wa_load(
         done.set()
         await poller
         await monitor
-        async with http.get(f"{graph}/_fake/messages") as resp:
-            recorded = await resp.json()
+        async with http.get(
+            f"{graph}/_fake/messages", params={"since": len(recorded)}
+        ) as resp:
+            recorded.extend(await resp.json())
     expected = citizens * len(WA_SCRIPT)
     bot_messages = [m for m in recorded if str(m.get("to", "")).startswith("6285")]
     return {
@@ -483,10 +487,6 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
                     )
                 finally:
                     gc.enable()
-
-    def pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
     p = f"wa_{label}_"
     figures = {
