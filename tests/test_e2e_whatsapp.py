@@ -311,8 +311,14 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
     assert "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
     assert _turns(bot) == "ready"
     assert turn_worker_pid(int(bot["rasa_pid"])) != worker
-    with db.get_engine(bot["db"]).connect() as conn:
-        states = conn.exec_driver_sql(
-            "SELECT state FROM wa_inbound WHERE sender_id = ?", (phone.wa_id,)
-        ).all()
+    # Marked handled once its replies are sent, a moment after they arrive.
+    deadline = time.monotonic() + 20
+    while True:
+        with db.get_engine(bot["db"]).connect() as conn:
+            states = conn.exec_driver_sql(
+                "SELECT state FROM wa_inbound WHERE sender_id = ?", (phone.wa_id,)
+            ).all()
+        if [s[0] for s in states] == ["handled"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert [s[0] for s in states] == ["handled"]
