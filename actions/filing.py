@@ -43,6 +43,7 @@ class ActionAjukanAduan(Action):
             anonymous=anonymous,
             lat=tracker.get_slot("lat"),
             lon=tracker.get_slot("lon"),
+            source_message_id=(tracker.latest_message or {}).get("message_id"),
         )
         try:
             filed = await in_thread(_file, new)

@@ -176,16 +176,22 @@ class WhatsAppInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
+        state: dict[str, Any] = {}
+
         async def to_bot(message: BotMessage) -> None:
+            agent = state.get("agent")
+            if message.resumed and agent is not None:
+                if await turn_saved(agent.tracker_store, message):
+                    return
             await on_new_message(user_message(message))
 
         processor = WebhookProcessor(to_bot, app_secret=self.app_secret)
         self.processor = processor
         bp = Blueprint("whatsapp_webhook", __name__)
-        state: dict[str, Any] = {}
 
         @bp.listener("after_server_start")
         async def start(app: Any, _loop: Any) -> None:
+            state["agent"] = getattr(app.ctx, "agent", None)
             worker = _turn_worker(app)
             if worker is not None:
                 worker.start()
@@ -193,8 +199,10 @@ class WhatsAppInput(InputChannel):
                 state["worker"] = worker
                 state["watch"] = asyncio.ensure_future(worker.supervise())
             else:
-                # Messages stored by a process that stopped before working on them.
+                # Messages stored by a process that stopped before working on them,
+                # then, now and then, whatever is left behind later.
                 processor._spawn(processor.recover(older_than=_RECOVER_AFTER))
+                state["sweep"] = asyncio.ensure_future(processor.sweep_forever())
             if getattr(app.ctx, "agent", None) is not None:
                 # The model is loaded by now: move its objects out of the garbage
                 # collector's full passes, which stop the server (webhook answers
@@ -205,6 +213,8 @@ class WhatsAppInput(InputChannel):
         @bp.listener("before_server_stop")
         async def drain(_app: Any, _loop: Any) -> None:
             worker = state.get("worker")
+            if "sweep" in state:
+                state["sweep"].cancel()
             if worker is not None:
                 state["watch"].cancel()
                 await asyncio.to_thread(worker.stop)
@@ -265,6 +275,27 @@ def user_message(message: BotMessage) -> UserMessage:
         message_id=message.wamid,
         metadata=message.metadata or None,
     )
+
+
+async def turn_saved(tracker_store: Any, message: BotMessage) -> bool:
+    """Whether the conversation already holds the turn of this message.
+
+    Rasa saves a conversation once a turn is over, so a message whose worker
+    died after that was answered already: running it again would repeat the
+    replies (and the actions). A message whose worker died earlier is run.
+    """
+    from rasa.shared.core.events import UserUttered
+
+    tracker = await tracker_store.retrieve_full_tracker(message.sender_id)
+    saved = tracker is not None and any(
+        isinstance(event, UserUttered) and event.message_id == message.wamid
+        for event in tracker.events
+    )
+    if saved:
+        logger.info(
+            "message %s was answered before its worker died", message.wamid[-12:]
+        )
+    return saved
 
 
 def _turn_worker(app: Any) -> Optional[TurnWorker]:

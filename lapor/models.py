@@ -80,6 +80,9 @@ class Complaint(Base):
     resolved_at = Column(DateTime(timezone=True), nullable=True)
     closed_at = Column(DateTime(timezone=True), nullable=True)
     merged_into_id = Column(ForeignKey("complaints.id"), nullable=True, index=True)
+    # The citizen's message that confirmed the filing (migration 0005): the same
+    # message worked on again after a crash finds this complaint, not a new one.
+    source_message_id = Column(String(255), nullable=True, unique=True, index=True)
 
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(

@@ -42,6 +42,9 @@ class NewComplaint:
     lat: float | None = None
     lon: float | None = None
     actor: str = "bot"
+    # The message that confirmed it (a WhatsApp wamid, a Rasa message id): filing
+    # again with the same id returns the complaint already filed.
+    source_message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,18 @@ def file_complaint(session: Session, new: NewComplaint) -> FiledComplaint:
 
     The ticket is random; on the (rare) collision the insert is retried with
     another ticket inside a savepoint, so concurrent filings never share one.
+
+    With ``new.source_message_id`` the filing is idempotent: a message worked on
+    again (a turn re-run after its worker died before Rasa saved the
+    conversation) gets the complaint it filed the first time.
     """
     from lapor import routing, wilayah
+
+    if new.source_message_id:
+        earlier = _filed_by(session, new.source_message_id)
+        if earlier is not None:
+            logger.info("filing repeated for %s; ticket kept", earlier.ticket)
+            return earlier
 
     if new.kategori not in KATEGORI:
         raise ValueError(f"unknown kategori {new.kategori!r}")
@@ -99,6 +112,7 @@ def file_complaint(session: Session, new: NewComplaint) -> FiledComplaint:
             anonymous=new.anonymous,
             confidential=new.confidential,
             channel=new.channel,
+            source_message_id=new.source_message_id,
             status="baru",
             opd_code=route.opd.code,
             camat_code=route.camat.code if route.camat else None,
@@ -111,6 +125,10 @@ def file_complaint(session: Session, new: NewComplaint) -> FiledComplaint:
                 session.add(candidate)
                 session.flush()
         except IntegrityError:
+            if new.source_message_id:
+                earlier = _filed_by(session, new.source_message_id)
+                if earlier is not None:  # filed at the same moment elsewhere
+                    return earlier
             logger.warning("ticket collision, drawing another ticket")
             continue
         complaint = candidate
@@ -145,6 +163,36 @@ def file_complaint(session: Session, new: NewComplaint) -> FiledComplaint:
         camat_name=route.camat.name if route.camat else None,
         verify_due=complaint.verify_due,
         attachments=attached,
+    )
+
+
+def _filed_by(session: Session, source_message_id: str) -> FiledComplaint | None:
+    """The complaint filed by that message, as the citizen is told of it."""
+    from lapor import routing
+
+    complaint = session.scalars(
+        select(Complaint).where(Complaint.source_message_id == source_message_id)
+    ).first()
+    if complaint is None:
+        return None
+
+    def name(code: str | None) -> str | None:
+        if not code:
+            return None
+        try:
+            return routing.unit(code).name
+        except (KeyError, ValueError):
+            return code
+
+    return FiledComplaint(
+        ticket=complaint.ticket,
+        kategori=complaint.kategori,
+        opd_code=complaint.opd_code or "",
+        opd_name=name(complaint.opd_code) or "",
+        camat_code=complaint.camat_code,
+        camat_name=name(complaint.camat_code),
+        verify_due=complaint.verify_due,
+        attachments=len(complaint.attachments),
     )
 
 

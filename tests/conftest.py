@@ -116,12 +116,15 @@ def tracker_factory() -> Callable[..., Any]:
         sender_id: str = "6281234567890",
         active_loop: str | None = None,
         channel: str = "whatsapp",
+        message_id: str | None = None,
     ) -> Tracker:
         latest = {
             "text": text,
             "intent": {"name": intent, "confidence": confidence},
             "entities": entities or [],
         }
+        if message_id is not None:
+            latest["message_id"] = message_id
         all_events = list(events or [])
         all_events.append(
             {

@@ -311,6 +311,25 @@ def test_filing_action_stores_and_answers_with_the_ticket(
         assert stored.channel == "whatsapp"
 
 
+def test_filing_action_run_again_for_the_same_message_files_once(
+    db_url, dispatcher, tracker_factory, domain
+):
+    """The turn of a message taken over from a dead worker may run again."""
+    tickets = []
+    for _ in range(2):
+        tracker = tracker_factory(
+            '/pilih{"konfirmasi":"kirim"}',
+            intent="pilih",
+            slots={**FILLED, "konfirmasi": "kirim"},
+            message_id="wamid.HBgLNjI4MTIzNDU2Nzg5MBUCABIYFDNBQ0",
+        )
+        run(ActionAjukanAduan(), dispatcher, tracker, domain)
+        tickets.append(dispatcher.messages[-1]["tiket"])
+    assert tickets[0] == tickets[1]
+    with session_scope(db_url) as s:
+        assert len(services.complaints_of(s, "6281234567890")) == 1
+
+
 def test_filing_with_the_database_down_keeps_the_draft(
     dispatcher, tracker_factory, domain, monkeypatch
 ):

@@ -110,6 +110,58 @@ def test_ticket_collision_draws_another(session, monkeypatch):
     assert session.scalar(select(func.count()).select_from(Complaint)) == 2
 
 
+def test_filing_again_from_the_same_message_keeps_the_ticket(session):
+    """A turn run again after a crash files nothing new (migration 0005)."""
+    first = services.file_complaint(
+        session, new_complaint(source_message_id="wamid.kirim-1")
+    )
+    again = services.file_complaint(
+        session, new_complaint(source_message_id="wamid.kirim-1")
+    )
+    other = services.file_complaint(
+        session, new_complaint(source_message_id="wamid.kirim-2")
+    )
+    assert again == first
+    assert other.ticket != first.ticket
+    assert session.scalar(select(func.count()).select_from(Complaint)) == 2
+    assert session.scalar(select(func.count()).select_from(StatusChange)) == 2
+
+
+def test_concurrent_filing_from_one_message_files_once(db_url):
+    """Two workers on the same message at once: one complaint, one ticket."""
+    results: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            for _ in range(20):
+                try:
+                    with session_scope(db_url) as s:
+                        new = new_complaint(source_message_id="wamid.kirim-same")
+                        results.append(services.file_complaint(s, new).ticket)
+                    break
+                except Exception as exc:  # a commit-time conflict: the caller retries
+                    if (
+                        "unique" not in str(exc).lower()
+                        and "locked" not in str(exc).lower()
+                    ):
+                        raise
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 4 and len(set(results)) == 1
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Complaint)) == 1
+
+
 def test_concurrent_filing_gives_unique_tickets(db_url, monkeypatch):
     """Eight threads file at once with a tiny ticket space: all succeed, all unique."""
     space = iter(

@@ -5,16 +5,20 @@ database. A photo, a location pin and buttons, to a filed complaint."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import time
 import uuid
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from lapor import db, services
+from lapor.models import utcnow
 from lapor.whatsapp.fake_graph import webhook_body
 from lapor.whatsapp.inbound import sign
+from lapor.whatsapp.models import WaInbound, WaOutbound
 from tests.servers import running_bot, running_fake_graph, turn_worker_pid
 
 APP_SECRET = "e2e-app-secret"
@@ -184,6 +188,14 @@ def test_whole_conversation_with_photo_and_pin(bot, graph):
         assert complaint.reporter_phone == "+" + phone.wa_id
         assert [a.kind for a in complaint.attachments] == ["image"]
         assert complaint.attachments[0].source_id == media_id
+        # Filed by the Kirim tap: the same message run again files nothing new.
+        kirim_wamid = s.scalars(
+            select(WaInbound.wamid).where(
+                WaInbound.sender_id == phone.wa_id,
+                WaInbound.msg_type == "interactive",
+            )
+        ).one()
+        assert complaint.source_message_id == kirim_wamid
 
 
 def test_forged_and_unsigned_webhooks_are_refused(bot, graph):
@@ -294,13 +306,72 @@ def _turns(bot: dict) -> str:
     return requests.get(f"{bot['rasa']}/webhooks/whatsapp/", timeout=5).json()["turns"]
 
 
+def _states(bot: dict, phone: Phone) -> list[str]:
+    """The wa_inbound states of a phone's messages once all are final (≤ 20 s)."""
+    deadline = time.monotonic() + 20
+    while True:
+        with db.get_engine(bot["db"]).connect() as conn:
+            states = conn.exec_driver_sql(
+                "SELECT state FROM wa_inbound WHERE sender_id = ? ORDER BY id",
+                (phone.wa_id,),
+            ).all()
+        # Marked handled once its replies are sent, a moment after they arrive.
+        if all(s[0] == "handled" for s in states) or time.monotonic() > deadline:
+            return [s[0] for s in states]
+        time.sleep(0.1)
+
+
 def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
-    """Kept last in this module: the worker is killed mid-run."""
+    """Kept last in this module: the worker is killed mid-run.
+
+    It leaves three things: a message that reaches the server while no worker
+    runs; a message it had claimed and was working on (its turn not saved);
+    and a reply it had stored and not sent.
+    """
     import os
     import signal
+    import socket
 
     assert _turns(bot) == "ready"
     worker = turn_worker_pid(int(bot["rasa_pid"]))
+    mid_turn, unsent = Phone(bot, graph), Phone(bot, graph)
+    now = utcnow()
+    with db.session_scope(bot["db"]) as s:
+        s.add(
+            WaInbound(
+                wamid=f"wamid.{uuid.uuid4().hex}",
+                sender_id=mid_turn.wa_id,
+                msg_type="text",
+                text="halo min",
+                payload={
+                    "from": mid_turn.wa_id,
+                    "type": "text",
+                    "text": {"body": "halo min"},
+                },
+                received_at=now,
+                state="processing",
+                claimed_at=now,
+                claimed_by=f"{socket.gethostname()}:{worker}:e2e00000",
+            )
+        )
+        s.add(
+            WaOutbound(
+                recipient_id=unsent.wa_id,
+                author="bot",
+                kind="text",
+                text="Balasan yang tertunda",
+                body={
+                    "recipient_type": "individual",
+                    "to": unsent.wa_id,
+                    "type": "text",
+                    "text": {"body": "Balasan yang tertunda"},
+                },
+                status="pending",
+                attempts=0,
+                created_at=now,
+                claimed_at=now - dt.timedelta(hours=1),
+            )
+        )
     os.kill(worker, signal.SIGKILL)
     phone = Phone(bot, graph)
     # Answered by the server while no worker runs: stored, acknowledged.
@@ -311,14 +382,16 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
     assert "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
     assert _turns(bot) == "ready"
     assert turn_worker_pid(int(bot["rasa_pid"])) != worker
-    # Marked handled once its replies are sent, a moment after they arrive.
-    deadline = time.monotonic() + 20
-    while True:
-        with db.get_engine(bot["db"]).connect() as conn:
-            states = conn.exec_driver_sql(
-                "SELECT state FROM wa_inbound WHERE sender_id = ?", (phone.wa_id,)
-            ).all()
-        if [s[0] for s in states] == ["handled"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert [s[0] for s in states] == ["handled"]
+    assert _states(bot, phone) == ["handled"]
+    # The dead worker's claim is taken over at once, not after ten minutes.
+    [reply] = mid_turn.wait(1, timeout=30)
+    assert "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
+    assert _states(bot, mid_turn) == ["handled"]
+    # Its unsent reply goes out once, by the new worker's first sweep.
+    [resent] = unsent.wait(1, timeout=30)
+    assert body_text(resent) == "Balasan yang tertunda"
+    with db.session_scope(bot["db"]) as s:
+        row = s.scalars(
+            select(WaOutbound).where(WaOutbound.recipient_id == unsent.wa_id)
+        ).one()
+        assert (row.status, row.wamid) == ("sent", resent["_wamid"])

@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import mimetypes
 import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,8 +68,13 @@ FRIENDLY_MEDIA_FAILED = (
 ATTACH_TO_FILED_WITHIN = dt.timedelta(minutes=30)
 # How long a webhook waits for a locked SQLite database before Meta gets a 503.
 PERSIST_PATIENCE_SECONDS = 10.0
-# A claimed message not finished after this long is taken over by recover().
+# A claimed message not finished after this long is taken over by recover(),
+# even when the process that claimed it may still run (another replica's).
 STALE_CLAIM = dt.timedelta(minutes=10)
+# How often a running process looks for work left behind (see sweep_forever),
+# and how long a stored message may wait unclaimed before the sweep takes it.
+SWEEP_INTERVAL_SECONDS = 60.0
+SWEEP_UNCLAIMED_AFTER = dt.timedelta(minutes=2)
 
 BotCallback = Callable[["BotMessage"], Awaitable[Any]]
 
@@ -91,6 +98,14 @@ class InboundMessage:
     timestamp: dt.datetime | None
     payload: dict[str, Any]
     phone_number_id: str | None = None
+    # Set when recover() takes the message over from an earlier claim (its
+    # ``claimed_by``, "" for none): a turn for it may have run already.
+    previous_claim: str | None = None
+
+    @property
+    def resumed(self) -> bool:
+        """True when an earlier worker had claimed it and did not finish."""
+        return self.previous_claim is not None
 
     @property
     def content(self) -> dict[str, Any]:
@@ -128,6 +143,9 @@ class BotMessage:
     text: str
     wamid: str
     metadata: dict[str, Any]
+    # Taken over from a worker that died: the bot checks whether the
+    # conversation already holds this turn before running it again.
+    resumed: bool = False
 
 
 # ------------------------------------------------------------------------ parsing
@@ -333,23 +351,67 @@ def persist_batch(session: Session, batch: WebhookBatch) -> list[InboundMessage]
     return fresh
 
 
-def claim(session: Session, wamid: str) -> bool:
-    """Atomically take a received (or stale) message for processing."""
+@functools.cache
+def _identity_of(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+
+
+def worker_identity() -> str:
+    """This process's name on its claims: host, pid and a token of this start
+    (so that a later process given the same pid is told apart)."""
+    return _identity_of(os.getpid())
+
+
+def claim_abandoned(claimed_by: str | None) -> bool:
+    """True when the process that made a claim is known to be gone.
+
+    Known only on the same host: its pid no longer runs, or it is this pid
+    with another start's token. A claim of another host is left to
+    ``STALE_CLAIM``.
+    """
+    host, _, rest = (claimed_by or "").partition(":")
+    pid_text, _, _token = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return claimed_by != worker_identity()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # runs, as another user
+        return False
+    return False
+
+
+def claim(session: Session, wamid: str, previous_claim: str | None = None) -> bool:
+    """Atomically take a message for processing.
+
+    A received (or stale) message, or, with ``previous_claim``, one that
+    recover() found abandoned under that claim and that nobody has taken since.
+    """
     now = utcnow()
     table = m.WaInbound.__table__
-    result = session.execute(
-        update(table)
-        .where(
-            table.c.wamid == wamid,
-            or_(
-                table.c.state == m.RECEIVED,
-                and_(
-                    table.c.state == m.PROCESSING,
-                    table.c.claimed_at < now - STALE_CLAIM,
-                ),
+    if previous_claim is None:
+        which = or_(
+            table.c.state == m.RECEIVED,
+            and_(
+                table.c.state == m.PROCESSING,
+                table.c.claimed_at < now - STALE_CLAIM,
             ),
         )
-        .values(state=m.PROCESSING, claimed_at=now)
+    else:
+        which = and_(
+            table.c.state == m.PROCESSING,
+            table.c.claimed_by == previous_claim
+            if previous_claim
+            else table.c.claimed_by.is_(None),
+        )
+    result = session.execute(
+        update(table)
+        .where(table.c.wamid == wamid, which)
+        .values(state=m.PROCESSING, claimed_at=now, claimed_by=worker_identity())
     )
     return result.rowcount == 1
 
@@ -484,7 +546,9 @@ class WebhookProcessor:
         """Queue ``msg`` behind earlier messages of the same citizen."""
         queue = self._queues.get(msg.sender_id)
         if queue is not None:
-            queue.append(msg)
+            # The sweep may find a message that is still waiting here.
+            if all(queued.wamid != msg.wamid for queued in queue):
+                queue.append(msg)
             return
         queue = collections.deque([msg])
         self._queues[msg.sender_id] = queue
@@ -516,54 +580,94 @@ class WebhookProcessor:
             await asyncio.wait(set(self._tasks), timeout=remaining)
 
     async def recover(self, older_than: dt.timedelta = dt.timedelta(0)) -> int:
-        """Queue messages persisted but never processed (after a crash/restart)."""
+        """Queue the work left behind (after a crash, a restart, a lost hand-over).
 
-        def pending(session: Session) -> list[m.WaInbound]:
+        Messages stored at least ``older_than`` ago and never claimed, and
+        messages claimed by a process that has died (at once) or claimed longer
+        than ``STALE_CLAIM`` ago and not finished (those were taken over; the
+        bot is told so, see :attr:`BotMessage.resumed`).
+        """
+
+        def left_behind(session: Session) -> list[InboundMessage]:
             now = utcnow()
-            return list(
-                session.scalars(
-                    select(m.WaInbound)
-                    .where(
-                        or_(
-                            and_(
-                                m.WaInbound.state == m.RECEIVED,
-                                m.WaInbound.received_at <= now - older_than,
-                            ),
-                            and_(
-                                m.WaInbound.state == m.PROCESSING,
-                                m.WaInbound.claimed_at < now - STALE_CLAIM,
-                            ),
-                        )
+            rows = session.scalars(
+                select(m.WaInbound)
+                .where(
+                    or_(
+                        and_(
+                            m.WaInbound.state == m.RECEIVED,
+                            m.WaInbound.received_at <= now - older_than,
+                        ),
+                        m.WaInbound.state == m.PROCESSING,
                     )
-                    .order_by(m.WaInbound.id)
                 )
+                .order_by(m.WaInbound.id)
             )
-
-        def load() -> list[InboundMessage]:
-            with db.session_scope() as session:
-                return [
+            found = []
+            for row in rows:
+                previous = None
+                if row.state == m.PROCESSING:
+                    claimed_at = _aware(row.claimed_at)
+                    stale = claimed_at is None or claimed_at < now - STALE_CLAIM
+                    if not stale and not claim_abandoned(row.claimed_by):
+                        continue  # in the hands of a live process
+                    previous = row.claimed_by or ""
+                found.append(
                     InboundMessage(
                         wamid=row.wamid,
                         sender_id=row.sender_id,
                         msg_type=row.msg_type,
                         timestamp=_aware(row.sent_at),
                         payload=row.payload,
+                        previous_claim=previous,
                     )
-                    for row in pending(session)
-                ]
+                )
+            return found
+
+        def load() -> list[InboundMessage]:
+            with db.session_scope() as session:
+                return left_behind(session)
 
         messages = await asyncio.to_thread(load)
         for msg in messages:
             self.enqueue(msg)
         if messages:
-            logger.info("recovering %d unprocessed messages", len(messages))
+            taken_over = sum(1 for msg in messages if msg.resumed)
+            logger.info(
+                "recovering %d unprocessed messages (%d taken over from a "
+                "claim that was not finished)",
+                len(messages),
+                taken_over,
+            )
         return len(messages)
+
+    async def sweep_forever(
+        self,
+        interval: float = SWEEP_INTERVAL_SECONDS,
+        first_after: float | None = None,
+    ) -> None:
+        """Take up work left behind (see sweep_once) every ``interval`` seconds,
+        the first time after ``first_after`` (default: ``interval``)."""
+        await asyncio.sleep(interval if first_after is None else first_after)
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception:  # noqa: BLE001 - a database down: next time
+                logger.exception("sweep for work left behind failed")
+            await asyncio.sleep(interval)
+
+    async def sweep_once(self) -> tuple[int, int]:
+        """One pass: inbound messages left behind, then outbound messages left
+        pending by a sender that died; returns how many of each were taken."""
+        inbound = await self.recover(older_than=SWEEP_UNCLAIMED_AFTER)
+        resent = await outbound.resend_abandoned()
+        return inbound, len(resent)
 
     # -- one message ---------------------------------------------------------
 
     async def process(self, msg: InboundMessage) -> None:
         """Work on one stored message (claimed first: at most one worker runs it)."""
-        if not await _db(lambda s: claim(s, msg.wamid)):
+        if not await _db(lambda s: claim(s, msg.wamid, msg.previous_claim)):
             logger.info("message %s already taken", msg.wamid[-12:])
             return
         try:
@@ -604,7 +708,11 @@ class WebhookProcessor:
         if decision.bot_text:
             await self.on_message(
                 BotMessage(
-                    msg.sender_id, decision.bot_text, msg.wamid, decision.metadata
+                    msg.sender_id,
+                    decision.bot_text,
+                    msg.wamid,
+                    decision.metadata,
+                    resumed=msg.resumed,
                 )
             )
         elif not media_failed:

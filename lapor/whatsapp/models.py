@@ -44,6 +44,9 @@ class WaInbound(Base):
     received_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     state = Column(String(12), nullable=False, default=RECEIVED, index=True)
     claimed_at = Column(DateTime(timezone=True), nullable=True)
+    # The process that claimed it ("host:pid:token", see inbound.worker_identity):
+    # a claim of a process that has died is taken over at once.
+    claimed_by = Column(String(120), nullable=True)
     handled_at = Column(DateTime(timezone=True), nullable=True)
     bot_text = Column(Text, nullable=True)  # what was handed to Rasa
     attachment_id = Column(ForeignKey("attachments.id"), nullable=True)
@@ -68,6 +71,9 @@ class WaOutbound(Base):
     error_code = Column(Integer, nullable=True)
     error_title = Column(Text, nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # When its sender took it (stored, or taken over by outbound.resend_abandoned):
+    # a row still pending long after that was left by a process that died.
+    claimed_at = Column(DateTime(timezone=True), nullable=True)
     sent_at = Column(DateTime(timezone=True), nullable=True)
     delivered_at = Column(DateTime(timezone=True), nullable=True)
     read_at = Column(DateTime(timezone=True), nullable=True)

@@ -29,12 +29,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from lapor import db
 from lapor.models import Conversation, utcnow
-from lapor.whatsapp.graph import GraphError, get_client
+from lapor.whatsapp.graph import GraphError, GraphSettings, get_client
 from lapor.whatsapp.models import WaMenu, WaOutbound, WaStatusEvent
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ WINDOW = dt.timedelta(hours=24)
 WINDOW_MARGIN = dt.timedelta(minutes=10)
 MENU_TTL = dt.timedelta(hours=6)
 REENGAGEMENT_ERROR = 131047
+# At most this many messages left pending are taken up in one sweep.
+RESEND_BATCH = 50
 
 _STATUS_RANK = {"pending": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3}
 
@@ -266,6 +268,7 @@ def _store(to: str, item: Outgoing, author: str) -> Callable[[Session], int]:
             status="pending",
             attempts=0,
             created_at=utcnow(),
+            claimed_at=utcnow(),
         )
         session.add(row)
         if item.menu is not None:
@@ -411,12 +414,16 @@ async def _deliver_one(to: str, item: Outgoing, author: str) -> SendResult:
     # Stored before sending, in this thread: a hop to a worker thread would let
     # other citizens' turns run first and delay every reply under load.
     outbound_id = _now_in_db(_store(to, item, author))
+    body = {"recipient_type": "individual", "to": to, **item.body}
+    return await _send_stored(outbound_id, to, body)
+
+
+async def _send_stored(outbound_id: int, to: str, body: dict[str, Any]) -> SendResult:
+    """Send a stored message (retried), then record ``sent`` or Meta's error."""
     client = get_client()
     counter = [0]
     try:
-        answer = await client.send(
-            {"recipient_type": "individual", "to": to, **item.body}, counter
-        )
+        answer = await client.send(body, counter)
     except GraphError as exc:
         logger.error(
             "send to %s failed: status=%s code=%s", mask(to), exc.status, exc.code
@@ -434,6 +441,58 @@ async def _deliver_one(to: str, item: Outgoing, author: str) -> SendResult:
         logger.warning("send answer without a message id")
     await _in_db(_mark_sent(outbound_id, wamid, counter[0]))
     return SendResult(outbound_id, "sent", wamid=wamid)
+
+
+def send_patience(settings: GraphSettings | None = None) -> dt.timedelta:
+    """How long after its sender took it a message may still be ``pending``.
+
+    Twice the longest a send can take with all its retries (every attempt
+    timing out after the longest backoff), and half a minute more: a message
+    still pending after that was left by a process that died between storing
+    it and hearing Meta's answer.
+    """
+    s = settings or GraphSettings.from_env()
+    longest = max(1, s.attempts) * (s.timeout + s.backoff_max + s.backoff_initial)
+    return dt.timedelta(seconds=2 * longest + 30)
+
+
+async def resend_abandoned(now: dt.datetime | None = None) -> list[SendResult]:
+    """Send the messages that a process stored and then died before sending.
+
+    Each is taken atomically (its ``claimed_at`` moved on), so two replicas
+    sweeping at once never both send it; it keeps its place in the transcript.
+    Delivery is at least once: a sender that died after Meta accepted the
+    message but before recording it leaves a message that is sent again.
+    """
+    cutoff = (now or utcnow()) - send_patience()
+    table = WaOutbound.__table__
+    taken_at = func.coalesce(table.c.claimed_at, table.c.created_at)
+
+    def take(session: Session) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = session.execute(
+            select(table.c.id, table.c.recipient_id, table.c.body)
+            .where(table.c.status == "pending", taken_at < cutoff)
+            .order_by(table.c.id)
+            .limit(RESEND_BATCH)
+        ).all()
+        taken = []
+        for row in rows:
+            result = session.execute(
+                update(table)
+                .where(table.c.id == row.id, table.c.status == "pending")
+                .where(taken_at < cutoff)
+                .values(claimed_at=utcnow())
+            )
+            if result.rowcount == 1:
+                taken.append((row.id, row.recipient_id, row.body))
+        return taken
+
+    results = []
+    for outbound_id, to, body in await _in_db(take):
+        logger.warning("sending message %s to %s left pending", outbound_id, mask(to))
+        async with _RecipientLock(to):
+            results.append(await _send_stored(outbound_id, to, body))
+    return results
 
 
 async def deliver(

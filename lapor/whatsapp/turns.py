@@ -168,7 +168,7 @@ async def _work(
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
 
-    from channels.whatsapp import user_message
+    from channels.whatsapp import turn_saved, user_message
     from lapor import rasa_server
     from lapor.whatsapp.graph import close_client
     from lapor.whatsapp.inbound import BotMessage, WebhookProcessor
@@ -182,6 +182,8 @@ async def _work(
     gc.freeze()
 
     async def to_bot(message: BotMessage) -> None:
+        if message.resumed and await turn_saved(agent.tracker_store, message):
+            return
         await agent.handle_message(user_message(message))
 
     processor = WebhookProcessor(to_bot, app_secret="")
@@ -190,8 +192,11 @@ async def _work(
 
     # Everything stored and not yet worked on, before anything new: a message
     # may be in both, and the claim in the database lets only one run it.
+    # Claims of a worker that died are taken at once; then the sweep, first
+    # right away, resends the replies a dead process stored and never sent.
     recovered = await processor.recover()
     logger.info("turn worker ready (%d waiting messages taken over)", recovered)
+    sweep = asyncio.ensure_future(processor.sweep_forever(first_after=0.0))
 
     def read() -> None:
         while not stop.is_set():
@@ -212,6 +217,7 @@ async def _work(
     threading.Thread(target=read, name="turns-reader", daemon=True).start()
     ready.set()
     await stop.wait()
+    sweep.cancel()
     try:
         await processor.wait_idle(timeout=10)
     except asyncio.TimeoutError:
