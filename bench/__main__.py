@@ -229,6 +229,12 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_latency() -> dict:
     """Per-turn latency at turns 1-10 and 100-110 of one long conversation."""
     import requests
@@ -455,7 +461,7 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
 
     sys.path.insert(0, str(ROOT))
     from lapor import db
-    from tests.servers import running_bot, running_fake_graph
+    from tests.servers import running_bot, running_fake_graph, turn_worker_pid
 
     with tempfile.TemporaryDirectory() as tmp:
         with running_fake_graph(Path(tmp), WA_TOKEN) as graph:
@@ -481,12 +487,24 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
                 # while it measures.
                 gc.collect()
                 gc.disable()
+                # CPU each of the bot's processes spends on the load: how fast
+                # this machine is, next to the figures of another day's.
+                rasa_pid = int(servers["rasa_pid"])
+                pids = {
+                    "server": rasa_pid,
+                    "worker": turn_worker_pid(rasa_pid),
+                    "actions": int(servers["actions_pid"]),
+                }
+                before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
                 try:
                     result = asyncio.run(
                         _wa_load(servers["rasa"], graph, citizens, 0.2, think)
                     )
                 finally:
                     gc.enable()
+                cpu = {
+                    name: _cpu_seconds(pid) - before[name] for name, pid in pids.items()
+                }
 
     p = f"wa_{label}_"
     figures = {
@@ -499,6 +517,9 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
         p + "duplicated": result["duplicated"],
         p + "client_lag_max_ms": round(result["client_lag_max"], 1),
     }
+    handled = max(1, result["expected"] - result["lost"])
+    for name, seconds in cpu.items():
+        figures[f"{p}cpu_{name}_ms_per_message"] = round(seconds * 1000 / handled, 1)
     pause = (
         f"{think[0]:.0f}-{think[1]:.0f} s between messages" if think[1] else "no pause"
     )
@@ -510,6 +531,12 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
         f"p95 {figures[p + 'reply_p95_ms']} ms; lost {figures[p + 'lost']}, "
         f"duplicated {figures[p + 'duplicated']} "
         f"(the client's own loop woke up to {figures[p + 'client_lag_max_ms']} ms late)"
+    )
+    print(
+        "   CPU per citizen message: "
+        + ", ".join(
+            f"{name} {figures[f'{p}cpu_{name}_ms_per_message']} ms" for name in cpu
+        )
     )
     return figures
 

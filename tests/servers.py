@@ -145,6 +145,7 @@ def running_bot(workdir: Path, env_extra: dict[str, str]) -> Iterator[dict[str, 
             "actions": f"http://127.0.0.1:{action_port}",
             "logs": str(workdir),
             "rasa_pid": str(procs[1].pid),
+            "actions_pid": str(procs[0].pid),
         }
     finally:
         for proc in procs:
