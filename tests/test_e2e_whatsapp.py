@@ -32,12 +32,11 @@ def graph(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
-def bot(tmp_path_factory, graph):
-    workdir = tmp_path_factory.mktemp("e2e_wa")
+def bot_env(workdir, graph: str) -> dict[str, str]:
+    """A migrated SQLite database in ``workdir`` and the bot's settings."""
     url = f"sqlite:///{workdir / 'lapor.db'}"
     db.migrate(url)
-    env = {
+    return {
         "DATABASE_URL": url,
         "RASA_TOKEN": "e2e-token",
         "WHATSAPP_API_URL": f"{graph}/v21.0",
@@ -47,8 +46,14 @@ def bot(tmp_path_factory, graph):
         "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
         "MEDIA_DIR": str(workdir / "media"),
     }
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory, graph):
+    workdir = tmp_path_factory.mktemp("e2e_wa")
+    env = bot_env(workdir, graph)
     with running_bot(workdir, env) as servers:
-        servers["db"] = url
+        servers["db"] = env["DATABASE_URL"]
         yield servers
 
 
@@ -321,6 +326,31 @@ def _states(bot: dict, phone: Phone) -> list[str]:
         time.sleep(0.1)
 
 
+def _claimed_mid_turn(url: str, phone: Phone, pid: int) -> None:
+    """A message the process ``pid`` had claimed and was working on."""
+    import socket
+
+    now = utcnow()
+    with db.session_scope(url) as s:
+        s.add(
+            WaInbound(
+                wamid=f"wamid.{uuid.uuid4().hex}",
+                sender_id=phone.wa_id,
+                msg_type="text",
+                text="halo min",
+                payload={
+                    "from": phone.wa_id,
+                    "type": "text",
+                    "text": {"body": "halo min"},
+                },
+                received_at=now,
+                state="processing",
+                claimed_at=now,
+                claimed_by=f"{socket.gethostname()}:{pid}:e2e00000",
+            )
+        )
+
+
 def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
     """Kept last in this module: the worker is killed mid-run.
 
@@ -330,30 +360,13 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
     """
     import os
     import signal
-    import socket
 
     assert _turns(bot) == "ready"
     worker = turn_worker_pid(int(bot["rasa_pid"]))
     mid_turn, unsent = Phone(bot, graph), Phone(bot, graph)
+    _claimed_mid_turn(bot["db"], mid_turn, worker)
     now = utcnow()
     with db.session_scope(bot["db"]) as s:
-        s.add(
-            WaInbound(
-                wamid=f"wamid.{uuid.uuid4().hex}",
-                sender_id=mid_turn.wa_id,
-                msg_type="text",
-                text="halo min",
-                payload={
-                    "from": mid_turn.wa_id,
-                    "type": "text",
-                    "text": {"body": "halo min"},
-                },
-                received_at=now,
-                state="processing",
-                claimed_at=now,
-                claimed_by=f"{socket.gethostname()}:{worker}:e2e00000",
-            )
-        )
         s.add(
             WaOutbound(
                 recipient_id=unsent.wa_id,
@@ -395,3 +408,34 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
             select(WaOutbound).where(WaOutbound.recipient_id == unsent.wa_id)
         ).one()
         assert (row.status, row.wamid) == ("sent", resent["_wamid"])
+
+
+def test_inline_turns_run_in_the_servers_process(tmp_path, graph):
+    """``WHATSAPP_TURNS=inline``: no worker; what a dead process left is taken
+    up at start, and new messages are answered."""
+    import subprocess
+
+    env = {**bot_env(tmp_path, graph), "WHATSAPP_TURNS": "inline"}
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    placeholder = {"rasa": "", "db": env["DATABASE_URL"]}
+    left_behind = Phone(placeholder, graph)
+    _claimed_mid_turn(env["DATABASE_URL"], left_behind, gone.pid)
+    with running_bot(tmp_path, env) as servers:
+        servers["db"] = env["DATABASE_URL"]
+        left_behind.bot = servers
+        assert _turns(servers) == "inline"
+        [reply] = left_behind.wait(1, timeout=30)
+        assert (
+            "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
+        )
+        phone = Phone(servers, graph)
+        [reply] = phone.send(
+            {
+                "type": "text",
+                "text": {"body": "jalan di ds sumberanyar kec paiton rusak parah"},
+            }
+        )
+        assert "atas nama" in body_text(reply)
+        assert _states(servers, left_behind) == ["handled"]
+        assert _states(servers, phone) == ["handled"]
