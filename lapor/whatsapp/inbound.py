@@ -681,7 +681,13 @@ class WebhookProcessor:
         media_path: Path | None = None
         mime: str | None = None
         media_failed = False
-        if msg.msg_type in MEDIA_TYPES and msg.content.get("id"):
+        kept = None
+        if msg.resumed and msg.msg_type in MEDIA_TYPES:
+            # Its file may have been stored before the worker died.
+            kept = await _db(lambda s: _attachment_of(s, msg.wamid))
+        if kept is not None:
+            media_path, mime = Path(kept.path), kept.mime_type
+        elif msg.msg_type in MEDIA_TYPES and msg.content.get("id"):
             try:
                 data, mime = await get_client().download_media(
                     str(msg.content["id"]), MEDIA_LIMITS.get(msg.msg_type)
@@ -747,7 +753,12 @@ class WebhookProcessor:
             select(m.WaInbound).where(m.WaInbound.wamid == msg.wamid)
         ).one()
         attachment_id = None
-        if media_path is not None:
+        attachment = (
+            session.get(Attachment, row.attachment_id) if row.attachment_id else None
+        )
+        if attachment is not None:  # stored by a worker that died since
+            attachment_id = attachment.id
+        elif media_path is not None:
             attachment = Attachment(
                 sender_id=msg.sender_id,
                 kind=msg.msg_type,
@@ -797,6 +808,12 @@ class WebhookProcessor:
                     )
         row.bot_text = text
         return _Decision(state, text, metadata, attachment_id)
+
+
+def _attachment_of(session: Session, wamid: str) -> Attachment | None:
+    """The attachment already stored for a message, if any."""
+    row = session.scalars(select(m.WaInbound).where(m.WaInbound.wamid == wamid)).one()
+    return session.get(Attachment, row.attachment_id) if row.attachment_id else None
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

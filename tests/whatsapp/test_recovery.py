@@ -273,3 +273,47 @@ async def test_a_turn_rasa_saved_is_not_run_again():
     assert await turn_saved(store, message("wamid.answered"))
     assert not await turn_saved(store, message("wamid.not-yet"))
     assert not await turn_saved(store, message("wamid.answered", "6289999999999"))
+
+
+@pytest.mark.asyncio
+async def test_a_taken_over_photo_is_not_downloaded_or_attached_twice(
+    sqlite_url, fake_graph, media_dir
+):
+    """The worker died after storing the photo, before the turn was over."""
+    from wa_helpers import wrap
+
+    told: list[BotMessage] = []
+
+    async def bot(message: BotMessage) -> None:
+        told.append(message)
+
+    fake_graph.state.media["m-7"] = (b"\xff\xd8\xff\xe0jpeg", "image/jpeg")
+    photo = {
+        "from": "6281200000007",
+        "id": "wamid.photo-resumed",
+        "timestamp": "1730231903",
+        "type": "image",
+        "image": {"id": "m-7", "mime_type": "image/jpeg"},
+    }
+    processor = WebhookProcessor(bot, app_secret="x")
+    [msg] = await asyncio.to_thread(processor._persist, parse_webhook(wrap([photo])))
+    processor.enqueue(msg)
+    await processor.wait_idle()
+    # As if the worker had died right after: claimed, the photo stored.
+    gone = f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+    with db.get_engine(sqlite_url).begin() as conn:
+        conn.execute(
+            inbound.m.WaInbound.__table__.update().values(
+                state=inbound.m.PROCESSING, claimed_by=gone
+            )
+        )
+    assert await processor.recover() == 1
+    await processor.wait_idle()
+    assert fake_graph.state.media_downloads == ["m-7"]
+    [(attachment_id, path)] = rows(sqlite_url, "SELECT id, path FROM attachments")
+    assert [(m.resumed, m.metadata["media"]["attachment_id"]) for m in told] == [
+        (False, attachment_id),
+        (True, attachment_id),
+    ]
+    [(state, media_path)] = rows(sqlite_url, "SELECT state, media_path FROM wa_inbound")
+    assert (state, media_path) == ("handled", path)
