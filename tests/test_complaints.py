@@ -127,11 +127,12 @@ def test_filing_again_from_the_same_message_keeps_the_ticket(session):
     assert session.scalar(select(func.count()).select_from(StatusChange)) == 2
 
 
-def test_concurrent_filing_from_one_message_files_once(db_url):
-    """Two workers on the same message at once: one complaint, one ticket."""
+def file_concurrently(db_url: str, threads: int, **fields) -> list[str]:
+    """``threads`` filings at once (each retried on a commit-time conflict, as
+    a caller does); the tickets they were told."""
     results: list[str] = []
     errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(threads)
 
     def worker() -> None:
         try:
@@ -139,7 +140,7 @@ def test_concurrent_filing_from_one_message_files_once(db_url):
             for _ in range(20):
                 try:
                     with session_scope(db_url) as s:
-                        new = new_complaint(source_message_id="wamid.kirim-same")
+                        new = new_complaint(**fields)
                         results.append(services.file_complaint(s, new).ticket)
                     break
                 except Exception as exc:  # a commit-time conflict: the caller retries
@@ -151,12 +152,18 @@ def test_concurrent_filing_from_one_message_files_once(db_url):
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
+    running = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in running:
         t.start()
-    for t in threads:
+    for t in running:
         t.join()
     assert not errors
+    return results
+
+
+def test_concurrent_filing_from_one_message_files_once(db_url):
+    """Two workers on the same message at once: one complaint, one ticket."""
+    results = file_concurrently(db_url, 4, source_message_id="wamid.kirim-same")
     assert len(results) == 4 and len(set(results)) == 1
     with session_scope(db_url) as s:
         assert s.scalar(select(func.count()).select_from(Complaint)) == 1
@@ -174,35 +181,7 @@ def test_concurrent_filing_gives_unique_tickets(db_url, monkeypatch):
             return next(space)
 
     monkeypatch.setattr(tickets, "new_ticket", draw)
-    results: list[str] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            for _ in range(10):
-                try:
-                    with session_scope(db_url) as s:
-                        results.append(
-                            services.file_complaint(s, new_complaint()).ticket
-                        )
-                    break
-                except Exception as exc:  # a commit-time conflict: the caller retries
-                    if (
-                        "unique" not in str(exc).lower()
-                        and "locked" not in str(exc).lower()
-                    ):
-                        raise
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = file_concurrently(db_url, 8)
     assert len(results) == 8 and len(set(results)) == 8
     with session_scope(db_url) as s:
         assert s.scalar(select(func.count(func.distinct(Complaint.ticket)))) == 8

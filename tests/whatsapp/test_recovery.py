@@ -36,6 +36,21 @@ def dead_pid() -> int:
     return proc.pid
 
 
+def dead_claim() -> str:
+    """A claim as a process of this host that has since died made it."""
+    return f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+
+
+class Bot:
+    """A bot that records what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[BotMessage] = []
+
+    async def __call__(self, message: BotMessage) -> None:
+        self.told.append(message)
+
+
 def store_claimed(wamid: str, body: str, claimed_by: str | None, age=dt.timedelta(0)):
     """A message stored and claimed (mid-turn) by ``claimed_by``."""
 
@@ -68,7 +83,7 @@ async def started(channel_factory):
 def test_which_claims_are_abandoned():
     host = socket.gethostname()
     assert not claim_abandoned(worker_identity())
-    assert claim_abandoned(f"{host}:{dead_pid()}:0a1b2c3d")
+    assert claim_abandoned(dead_claim())
     # This pid, but an earlier start of it (a restarted container, say).
     assert claim_abandoned(f"{host}:{os.getpid()}:earlier0")
     # A live process of this host, another host, nothing or garbage: not known.
@@ -81,7 +96,7 @@ def test_which_claims_are_abandoned():
 @pytest.mark.asyncio
 async def test_a_dead_workers_claim_is_taken_over_at_once(any_db_url, channel_factory):
     cs = await started(channel_factory)
-    gone = f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+    gone = dead_claim()
     await asyncio.to_thread(store_claimed, "wamid.dead-claim", "jalan rusak", gone)
     assert await cs.channel.processor.recover() == 1
     await cs.idle()
@@ -115,7 +130,7 @@ async def test_a_live_claim_is_left_until_it_is_stale(any_db_url, channel_factor
 @pytest.mark.asyncio
 async def test_two_replicas_take_an_abandoned_claim_once(any_db_url, channel_factory):
     first, second = await started(channel_factory), await started(channel_factory)
-    gone = f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+    gone = dead_claim()
     await asyncio.to_thread(store_claimed, "wamid.dead-twice", "banjir", gone)
     found = await asyncio.gather(
         first.channel.processor.recover(), second.channel.processor.recover()
@@ -130,12 +145,8 @@ async def test_two_replicas_take_an_abandoned_claim_once(any_db_url, channel_fac
 
 @pytest.mark.asyncio
 async def test_the_bot_is_told_a_message_was_taken_over(sqlite_url, fake_graph):
-    told: list[BotMessage] = []
-
-    async def bot(message: BotMessage) -> None:
-        told.append(message)
-
-    gone = f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+    bot = Bot()
+    gone = dead_claim()
     await asyncio.to_thread(store_claimed, "wamid.resumed", "tolong", gone)
     await asyncio.to_thread(
         WebhookProcessor(bot, app_secret="x")._persist,
@@ -144,7 +155,7 @@ async def test_the_bot_is_told_a_message_was_taken_over(sqlite_url, fake_graph):
     processor = WebhookProcessor(bot, app_secret="x")
     assert await processor.recover() == 2
     await processor.wait_idle()
-    assert {m.wamid: m.resumed for m in told} == {
+    assert {m.wamid: m.resumed for m in bot.told} == {
         "wamid.resumed": True,
         "wamid.fresh": False,
     }
@@ -234,18 +245,14 @@ def test_send_patience_covers_every_retry():
 
 @pytest.mark.asyncio
 async def test_one_sweep_takes_up_both(sqlite_url, fake_graph):
-    told: list[str] = []
-
-    async def bot(message: BotMessage) -> None:
-        told.append(message.text)
-
-    gone = f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+    bot = Bot()
+    gone = dead_claim()
     await asyncio.to_thread(store_claimed, "wamid.sweep", "sampah menumpuk", gone)
     store_pending("6281234500004", "Terima kasih", outbound.send_patience() * 2)
     processor = WebhookProcessor(bot, app_secret="x")
     assert await processor.sweep_once() == (1, 1)
     await processor.wait_idle()
-    assert told == ["sampah menumpuk"]
+    assert [m.text for m in bot.told] == ["sampah menumpuk"]
     assert [m["to"] for m in fake_graph.state.messages] == ["6281234500004"]
 
 
@@ -282,11 +289,7 @@ async def test_a_taken_over_photo_is_not_downloaded_or_attached_twice(
     """The worker died after storing the photo, before the turn was over."""
     from wa_helpers import wrap
 
-    told: list[BotMessage] = []
-
-    async def bot(message: BotMessage) -> None:
-        told.append(message)
-
+    bot = Bot()
     fake_graph.state.media["m-7"] = (b"\xff\xd8\xff\xe0jpeg", "image/jpeg")
     photo = {
         "from": "6281200000007",
@@ -300,7 +303,7 @@ async def test_a_taken_over_photo_is_not_downloaded_or_attached_twice(
     processor.enqueue(msg)
     await processor.wait_idle()
     # As if the worker had died right after: claimed, the photo stored.
-    gone = f"{socket.gethostname()}:{dead_pid()}:0a1b2c3d"
+    gone = dead_claim()
     with db.get_engine(sqlite_url).begin() as conn:
         conn.execute(
             inbound.m.WaInbound.__table__.update().values(
@@ -311,7 +314,7 @@ async def test_a_taken_over_photo_is_not_downloaded_or_attached_twice(
     await processor.wait_idle()
     assert fake_graph.state.media_downloads == ["m-7"]
     [(attachment_id, path)] = rows(sqlite_url, "SELECT id, path FROM attachments")
-    assert [(m.resumed, m.metadata["media"]["attachment_id"]) for m in told] == [
+    assert [(m.resumed, m.metadata["media"]["attachment_id"]) for m in bot.told] == [
         (False, attachment_id),
         (True, attachment_id),
     ]
