@@ -241,7 +241,7 @@ def bench_latency() -> dict:
 
     sys.path.insert(0, str(ROOT))
     from lapor import db
-    from tests.servers import running_bot, turn_worker_pid
+    from tests.servers import running_bot, turn_worker_pids
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'lapor.db'}"
@@ -262,7 +262,7 @@ def bench_latency() -> dict:
                 reply.raise_for_status()
             rasa_pid = int(servers["rasa_pid"])
             rss = _rss_mb(rasa_pid)
-            worker_rss = _rss_mb(turn_worker_pid(rasa_pid))
+            workers_rss = [_rss_mb(pid) for pid in turn_worker_pids(servers["rasa"])]
 
     early, late = timings[0:10], timings[99:110]
     figures = {
@@ -272,7 +272,7 @@ def bench_latency() -> dict:
         "turn_100_110_p95_ms": round(pct(late, 0.95), 1),
         "all_turns_p95_ms": round(pct(timings, 0.95), 1),
         "rasa_rss_mb": round(rss),
-        "turn_worker_rss_mb": round(worker_rss),
+        "turn_workers_rss_mb": [round(value) for value in workers_rss],
     }
     print(
         f"per-turn latency (REST, one conversation of {len(timings)} turns): "
@@ -282,7 +282,8 @@ def bench_latency() -> dict:
     )
     print(
         f"resident memory: Rasa server {figures['rasa_rss_mb']} MB, "
-        f"its WhatsApp turn worker {figures['turn_worker_rss_mb']} MB"
+        f"its WhatsApp turn workers "
+        + ", ".join(f"{value} MB" for value in figures["turn_workers_rss_mb"])
     )
     return figures
 
@@ -461,7 +462,7 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
 
     sys.path.insert(0, str(ROOT))
     from lapor import db
-    from tests.servers import running_bot, running_fake_graph, turn_worker_pid
+    from tests.servers import running_bot, running_fake_graph, turn_worker_pids
 
     with tempfile.TemporaryDirectory() as tmp:
         with running_fake_graph(Path(tmp), WA_TOKEN) as graph:
@@ -489,22 +490,23 @@ def _bench_whatsapp_run(citizens: int, label: str, think: tuple[float, float]) -
                 gc.disable()
                 # CPU each of the bot's processes spends on the load: how fast
                 # this machine is, next to the figures of another day's.
-                rasa_pid = int(servers["rasa_pid"])
                 pids = {
-                    "server": rasa_pid,
-                    "worker": turn_worker_pid(rasa_pid),
-                    "actions": int(servers["actions_pid"]),
+                    "server": [int(servers["rasa_pid"])],
+                    "workers": turn_worker_pids(servers["rasa"]),
+                    "actions": [int(servers["actions_pid"])],
                 }
-                before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+
+                def cpu_seconds(name: str) -> float:
+                    return sum(_cpu_seconds(pid) for pid in pids[name])
+
+                before = {name: cpu_seconds(name) for name in pids}
                 try:
                     result = asyncio.run(
                         _wa_load(servers["rasa"], graph, citizens, 0.2, think)
                     )
                 finally:
                     gc.enable()
-                cpu = {
-                    name: _cpu_seconds(pid) - before[name] for name, pid in pids.items()
-                }
+                cpu = {name: cpu_seconds(name) - before[name] for name in pids}
 
     p = f"wa_{label}_"
     figures = {

@@ -17,9 +17,9 @@ separate, ordered and billed notification on the citizen's phone, so a bot that
 wants two bubbles writes two utterances.
 
 Where the work happens: the Rasa server's process checks, stores and answers
-each webhook; the bot's turns run in a worker process beside it
-(``lapor.whatsapp.turns``), so a webhook is never answered late because other
-citizens' turns hold the server. ``WHATSAPP_TURNS=inline`` keeps them in the
+each webhook; the bot's turns run in worker processes beside it
+(``lapor.whatsapp.turns``, each citizen always in the same one), so a webhook
+is never answered late because other citizens' turns hold the server. ``WHATSAPP_TURNS=inline`` keeps them in the
 server's own event loop instead.
 
 Ordering: one citizen's messages are handled one at a time (a queue per
@@ -48,7 +48,7 @@ from sanic.response import HTTPResponse
 from lapor.whatsapp import outbound
 from lapor.whatsapp.graph import close_client
 from lapor.whatsapp.inbound import BotMessage, WebhookProcessor
-from lapor.whatsapp.turns import TurnWorker, endpoints_path
+from lapor.whatsapp.turns import TurnWorkers, endpoints_path, worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -192,12 +192,12 @@ class WhatsAppInput(InputChannel):
         @bp.listener("after_server_start")
         async def start(app: Any, _loop: Any) -> None:
             state["agent"] = getattr(app.ctx, "agent", None)
-            worker = _turn_worker(app)
-            if worker is not None:
-                worker.start()
-                processor.turns = worker
-                state["worker"] = worker
-                state["watch"] = asyncio.ensure_future(worker.supervise())
+            workers = _turn_workers(app)
+            if workers is not None:
+                workers.start()
+                processor.turns = workers
+                state["workers"] = workers
+                state["watch"] = asyncio.ensure_future(workers.supervise())
             else:
                 # Messages stored by a process that stopped before working on them,
                 # then, now and then, whatever is left behind later.
@@ -212,12 +212,12 @@ class WhatsAppInput(InputChannel):
 
         @bp.listener("before_server_stop")
         async def drain(_app: Any, _loop: Any) -> None:
-            worker = state.get("worker")
+            workers = state.get("workers")
             if "sweep" in state:
                 state["sweep"].cancel()
-            if worker is not None:
+            if workers is not None:
                 state["watch"].cancel()
-                await asyncio.to_thread(worker.stop)
+                await asyncio.to_thread(workers.stop)
             else:
                 try:
                     await processor.wait_idle(timeout=10)
@@ -229,14 +229,16 @@ class WhatsAppInput(InputChannel):
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            worker = state.get("worker")
-            if worker is None:
-                turns = "inline"
-            elif worker.is_ready():
-                turns = "ready"
-            else:
-                turns = "starting"
-            return response.json({"status": "ok", "turns": turns})
+            workers = state.get("workers")
+            if workers is None:
+                return response.json({"status": "ok", "turns": "inline"})
+            return response.json(
+                {
+                    "status": "ok",
+                    "turns": "ready" if workers.is_ready() else "starting",
+                    "turn_workers": workers.pids,
+                }
+            )
 
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
@@ -298,8 +300,9 @@ async def turn_saved(tracker_store: Any, message: BotMessage) -> bool:
     return saved
 
 
-def _turn_worker(app: Any) -> Optional[TurnWorker]:
-    """A turn worker for this Rasa server, unless turns run inline.
+def _turn_workers(app: Any) -> Optional[TurnWorkers]:
+    """Turn workers for this Rasa server (``WHATSAPP_TURN_WORKERS`` of them),
+    unless turns run inline.
 
     ``WHATSAPP_TURNS=inline`` keeps the turns in the server's own event loop
     (one process, less memory, slower webhook answers under load); so does a
@@ -312,7 +315,7 @@ def _turn_worker(app: Any) -> Optional[TurnWorker]:
     model_path = getattr(processor, "model_path", None)
     if not model_path:
         return None
-    return TurnWorker(str(model_path), endpoints_path(sys.argv[1:]))
+    return TurnWorkers(str(model_path), endpoints_path(sys.argv[1:]), worker_count())
 
 
 _RECOVER_AFTER = dt.timedelta(seconds=30)

@@ -37,20 +37,16 @@ def wait_for(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> Non
     raise RuntimeError(f"{url} did not start in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def turn_worker_pid(rasa_pid: int) -> int:
-    """The pid of a Rasa server's WhatsApp turn worker (lapor.whatsapp.turns),
-    not of multiprocessing's own helper processes."""
-    children: list[int] = []
-    for task in Path(f"/proc/{rasa_pid}/task").iterdir():
-        children += [int(p) for p in (task / "children").read_text().split()]
-    workers = []
-    for pid in children:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-            workers.append(pid)
-    if len(workers) != 1:
-        raise RuntimeError(f"expected one turn worker, found {workers}")
-    return workers[0]
+def turn_worker_pids(rasa: str) -> list[int]:
+    """The pids of a Rasa server's WhatsApp turn workers (lapor.whatsapp.turns),
+    in shard order, as its health route tells them once all are ready."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        health = requests.get(f"{rasa}/webhooks/whatsapp/", timeout=5).json()
+        if health.get("turns") == "ready":
+            return [int(pid) for pid in health["turn_workers"]]
+        time.sleep(0.5)
+    raise RuntimeError(f"the turn workers of {rasa} are not ready: {health}")
 
 
 @contextmanager

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from lapor import db, services
 from lapor.models import utcnow
 from lapor.whatsapp.fake_graph import webhook_body
-from lapor.whatsapp.inbound import sign
+from lapor.whatsapp.inbound import Shard, sign
 from lapor.whatsapp.models import WaInbound, WaOutbound
-from tests.servers import running_bot, running_fake_graph, turn_worker_pid
+from tests.servers import running_bot, running_fake_graph, turn_worker_pids
 
 APP_SECRET = "e2e-app-secret"
 TOKEN = "e2e-access-token"
@@ -351,19 +351,29 @@ def _claimed_mid_turn(url: str, phone: Phone, pid: int) -> None:
         )
 
 
-def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
-    """Kept last in this module: the worker is killed mid-run.
+def _phone_of(bot: dict, graph: str, worker: int, workers: int) -> Phone:
+    """A new citizen whose messages go to turn worker number ``worker``."""
+    while True:
+        phone = Phone(bot, graph)
+        if Shard.of(phone.wa_id, workers) == worker:
+            return phone
 
-    It leaves three things: a message that reaches the server while no worker
-    runs; a message it had claimed and was working on (its turn not saved);
-    and a reply it had stored and not sent.
+
+def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
+    """Kept last in this module: the first turn worker is killed mid-run.
+
+    It leaves three things: a message that reaches the server while it does
+    not run; a message it had claimed and was working on (its turn not saved);
+    and a reply it had stored and not sent. The other worker's citizens are
+    answered meanwhile.
     """
     import os
     import signal
 
-    assert _turns(bot) == "ready"
-    worker = turn_worker_pid(int(bot["rasa_pid"]))
-    mid_turn, unsent = Phone(bot, graph), Phone(bot, graph)
+    pids = turn_worker_pids(bot["rasa"])
+    assert len(pids) == 2, "the default is two turn workers"
+    worker = pids[0]
+    mid_turn, unsent = _phone_of(bot, graph, 0, 2), _phone_of(bot, graph, 0, 2)
     _claimed_mid_turn(bot["db"], mid_turn, worker)
     now = utcnow()
     with db.session_scope(bot["db"]) as s:
@@ -386,15 +396,23 @@ def test_a_dead_turn_worker_is_replaced_and_its_messages_answered(bot, graph):
             )
         )
     os.kill(worker, signal.SIGKILL)
-    phone = Phone(bot, graph)
-    # Answered by the server while no worker runs: stored, acknowledged.
+    phone, other = _phone_of(bot, graph, 0, 2), _phone_of(bot, graph, 1, 2)
+    # Answered by the server while the worker does not run: stored, acknowledged.
     answer = phone._post({"type": "text", "text": {"body": "selamat pagi"}})
     assert answer.status_code == 200
+    # The other worker's citizen is answered before a new worker is up (its
+    # model takes about 20 s to load).
+    [reply] = other.send({"type": "text", "text": {"body": "selamat pagi"}})
+    assert "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
+    sent = requests.get(f"{graph}/_fake/messages", timeout=5).json()
+    assert not [m for m in sent if m.get("to") == phone.wa_id]  # its worker's
+    assert _turns(bot) == "starting"
     # A new worker loads the model and takes the message from the database.
     [reply] = phone.wait(1, timeout=120)
     assert "Lapor Kand4" in body_text(reply) or "laporan" in body_text(reply).lower()
     assert _turns(bot) == "ready"
-    assert turn_worker_pid(int(bot["rasa_pid"])) != worker
+    new_pids = turn_worker_pids(bot["rasa"])
+    assert new_pids[0] != worker and new_pids[1] == pids[1]
     assert _states(bot, phone) == ["handled"]
     # The dead worker's claim is taken over at once, not after ten minutes.
     [reply] = mid_turn.wait(1, timeout=30)

@@ -35,6 +35,7 @@ import mimetypes
 import os
 import socket
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,9 +81,28 @@ BotCallback = Callable[["BotMessage"], Awaitable[Any]]
 
 
 class TurnSink(Protocol):
-    """Takes stored messages to be worked on elsewhere (a turn worker)."""
+    """Takes stored messages to be worked on elsewhere (the turn workers)."""
 
     def submit(self, messages: list[InboundMessage]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The part of the citizens one of ``count`` turn workers works for.
+
+    A citizen always belongs to the same shard (a stable hash of the WhatsApp
+    id), so their messages run in order in one process, under its lock store.
+    """
+
+    index: int
+    count: int
+
+    @staticmethod
+    def of(sender_id: str, count: int) -> int:
+        return zlib.crc32(sender_id.encode()) % count
+
+    def owns(self, sender_id: str) -> bool:
+        return self.of(sender_id, self.count) == self.index
 
 
 # --------------------------------------------------------------------- dataclasses
@@ -462,6 +482,10 @@ class WebhookProcessor:
     Args:
         on_message: async callback that hands a :class:`BotMessage` to the bot.
         app_secret: the Meta app secret (``WHATSAPP_APP_SECRET`` if omitted).
+        turns: where stored messages go to be worked on (the turn workers), or
+            None for this event loop.
+        shard: the citizens this processor works for when it is one of several
+            turn workers (recovery and sweeps take only theirs); None for all.
     """
 
     def __init__(
@@ -469,11 +493,11 @@ class WebhookProcessor:
         on_message: BotCallback,
         app_secret: str | None = None,
         turns: TurnSink | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self.on_message = on_message
-        # Where stored messages go to be worked on: a turn worker process
-        # (lapor.whatsapp.turns), or this event loop when None.
         self.turns = turns
+        self.shard = shard
         self.app_secret = (
             app_secret
             if app_secret is not None
@@ -605,6 +629,8 @@ class WebhookProcessor:
             )
             found = []
             for row in rows:
+                if self.shard is not None and not self.shard.owns(row.sender_id):
+                    continue  # another turn worker's citizen
                 previous = None
                 if row.state == m.PROCESSING:
                     claimed_at = _aware(row.claimed_at)
@@ -658,8 +684,11 @@ class WebhookProcessor:
 
     async def sweep_once(self) -> tuple[int, int]:
         """One pass: inbound messages left behind, then outbound messages left
-        pending by a sender that died; returns how many of each were taken."""
+        pending by a sender that died (by the first turn worker only); returns
+        how many of each were taken."""
         inbound = await self.recover(older_than=SWEEP_UNCLAIMED_AFTER)
+        if self.shard is not None and self.shard.index != 0:
+            return inbound, 0
         resent = await outbound.resend_abandoned()
         return inbound, len(resent)
 

@@ -1,21 +1,30 @@
-"""The bot's WhatsApp turns, in a worker process beside the Rasa server.
+"""The bot's WhatsApp turns, in worker processes beside the Rasa server.
 
-Why a process: Rasa works a turn (NLU, policies, tracker store) in Python
+Why processes: Rasa works a turn (NLU, policies, tracker store) in Python
 stretches of several milliseconds, and one process runs Python one thread at
 a time. With the turns in the Rasa server's own process, Meta's next webhook
 waited behind other citizens' turns before it was answered. Here the Rasa
 server's process only checks, stores and acknowledges webhooks
 (:meth:`lapor.whatsapp.inbound.WebhookProcessor.handle_post`), and hands the
-stored messages to this worker, which loads its own agent (same model, same
-endpoints file: tracker store, lock store, action server) and works the turns
-in order per citizen.
+stored messages to the turn workers, each of which loads its own agent (same
+model, same endpoints file: tracker store, lock store, action server).
+
+Why several: one worker works one turn at a time (about 30 ms of CPU each
+here), so under load a reply waits behind the turns queued before it. Each
+citizen belongs to one worker (:class:`lapor.whatsapp.inbound.Shard`), so a
+citizen's messages still run in order, in one process. ``WHATSAPP_TURN_WORKERS``
+sets how many (default 2); each costs about 560 MB of memory.
+
+Why a lower CPU priority (``nice`` +5): Meta wants its webhook answered at
+once, while a reply may take a few milliseconds more; on a busy machine the
+server's answer then never waits for a turn to yield the CPU.
 
 Nothing depends on the hand-over for safety: every message is in
 ``wa_inbound`` before the 200, and a worker that starts (or restarts after a
 crash) first takes every message still waiting there.
 
-Parent side: :class:`TurnWorker` (start, feed, watch, stop). Child side:
-:func:`worker_main`.
+Parent side: :class:`TurnWorkers` (start, feed, watch, stop), one
+:class:`TurnWorker` per process. Child side: :func:`worker_main`.
 """
 
 from __future__ import annotations
@@ -32,12 +41,16 @@ import threading
 import time
 from typing import Any
 
-from lapor.whatsapp.inbound import InboundMessage
+from lapor.whatsapp.inbound import InboundMessage, Shard
 
 logger = logging.getLogger(__name__)
 
 # Restart a worker that died, but not more often than this.
 RESTART_INTERVAL_SECONDS = 10.0
+# How many turn workers when WHATSAPP_TURN_WORKERS is not set.
+DEFAULT_WORKERS = 2
+# Added to a worker's niceness: below the webhook answers, above nothing else.
+WORKER_NICENESS = 5
 
 
 def endpoints_path(argv: list[str]) -> str:
@@ -51,17 +64,35 @@ def endpoints_path(argv: list[str]) -> str:
     return os.path.abspath(known.endpoints)
 
 
-class TurnWorker:
-    """The Rasa server's handle on its turn worker process."""
+def worker_count(environ: Any = os.environ) -> int:
+    """``WHATSAPP_TURN_WORKERS`` (at least 1), else :data:`DEFAULT_WORKERS`."""
+    raw = str(environ.get("WHATSAPP_TURN_WORKERS", "")).strip()
+    if not raw:
+        return DEFAULT_WORKERS
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"WHATSAPP_TURN_WORKERS must be a whole number, not {raw!r}"
+        ) from None
+    if count < 1:
+        raise ValueError("WHATSAPP_TURN_WORKERS must be at least 1")
+    return count
 
-    def __init__(self, model_path: str, endpoints_path: str) -> None:
+
+class TurnWorker:
+    """The Rasa server's handle on one turn worker process."""
+
+    def __init__(self, model_path: str, endpoints_path: str, shard: Shard) -> None:
         self.model_path = model_path
         self.endpoints_path = endpoints_path
+        self.shard = shard
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._queue: Any = None
         self._ready: Any = None
         self._started_at = 0.0
+        self._stopping = False
         self.restarts = 0
 
     @property
@@ -73,6 +104,7 @@ class TurnWorker:
         messages are taken from the database by the new one)."""
         self._queue = self._context.Queue()
         self._ready = self._context.Event()
+        self._stopping = False
         self._process = self._context.Process(
             target=worker_main,
             args=(
@@ -81,12 +113,18 @@ class TurnWorker:
                 self.model_path,
                 self.endpoints_path,
                 os.getpid(),
+                self.shard,
             ),
-            name="whatsapp-turns",
+            name=f"whatsapp-turns-{self.shard.index}",
         )
         self._process.start()
         self._started_at = time.monotonic()
-        logger.info("WhatsApp turn worker started (pid %s)", self._process.pid)
+        logger.info(
+            "WhatsApp turn worker %d/%d started (pid %s)",
+            self.shard.index + 1,
+            self.shard.count,
+            self._process.pid,
+        )
 
     def is_alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
@@ -107,32 +145,77 @@ class TurnWorker:
         if time.monotonic() - self._started_at < RESTART_INTERVAL_SECONDS:
             return False
         logger.error(
-            "WhatsApp turn worker exited (code %s); starting a new one",
+            "WhatsApp turn worker %d exited (code %s); starting a new one",
+            self.shard.index + 1,
             self._process.exitcode,
         )
         self.restarts += 1
         self.start()
         return True
 
-    async def supervise(self) -> None:
-        """Restart the worker whenever it dies (its messages wait in the database)."""
-        while True:
-            await asyncio.sleep(1)
-            self.ensure_running()
+    def ask_to_stop(self) -> None:
+        """Tell the worker to finish the messages it holds and exit."""
+        if self.is_alive() and not self._stopping:
+            self._stopping = True
+            self._queue.put(None)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Let the worker finish the messages it holds, then end it."""
         if self._process is None:
             return
-        if self._process.is_alive():
-            self._queue.put(None)
-            self._process.join(timeout)
+        self.ask_to_stop()
+        self._process.join(timeout)
         if self._process.is_alive():
             logger.warning("turn worker did not stop in %.0f s; terminating", timeout)
             self._process.terminate()
             self._process.join(5)
         self._queue.close()
         self._queue.join_thread()
+
+
+class TurnWorkers:
+    """The Rasa server's turn workers: each citizen's messages go to one."""
+
+    def __init__(self, model_path: str, endpoints_path: str, count: int) -> None:
+        self.workers = [
+            TurnWorker(model_path, endpoints_path, Shard(index, count))
+            for index in range(count)
+        ]
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [worker.pid for worker in self.workers]
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def is_ready(self) -> bool:
+        """True once every worker has loaded its model and takes messages."""
+        return all(worker.is_ready() for worker in self.workers)
+
+    def submit(self, messages: list[InboundMessage]) -> None:
+        """Hand each stored message to its citizen's worker (never blocks)."""
+        count = len(self.workers)
+        parts: dict[int, list[InboundMessage]] = {}
+        for msg in messages:
+            parts.setdefault(Shard.of(msg.sender_id, count), []).append(msg)
+        for index, part in parts.items():
+            self.workers[index].submit(part)
+
+    async def supervise(self) -> None:
+        """Restart a worker whenever it dies (its messages wait in the database)."""
+        while True:
+            await asyncio.sleep(1)
+            for worker in self.workers:
+                worker.ensure_running()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Let every worker finish the messages it holds, then end them."""
+        for worker in self.workers:
+            worker.ask_to_stop()  # all finish at once, then each is waited for
+        for worker in self.workers:
+            worker.stop(timeout)
 
 
 # ------------------------------------------------------------------ child side
@@ -144,10 +227,12 @@ def worker_main(
     model_path: str,
     endpoints_path: str,
     parent_pid: int,
+    shard: Shard,
 ) -> None:
-    """Entry point of the worker process."""
+    """Entry point of a worker process."""
     # Ctrl-C reaches the whole process group; the Rasa server stops us itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(WORKER_NICENESS)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)-8s %(name)s [turns]  - %(message)s",
@@ -155,7 +240,7 @@ def worker_main(
     from lapor import rasa_server
 
     rasa_server.apply()
-    asyncio.run(_work(messages, ready, model_path, endpoints_path, parent_pid))
+    asyncio.run(_work(messages, ready, model_path, endpoints_path, parent_pid, shard))
 
 
 async def _work(
@@ -164,6 +249,7 @@ async def _work(
     model_path: str,
     endpoints_path: str,
     parent_pid: int,
+    shard: Shard,
 ) -> None:
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
@@ -186,7 +272,7 @@ async def _work(
             return
         await agent.handle_message(user_message(message))
 
-    processor = WebhookProcessor(to_bot, app_secret="")
+    processor = WebhookProcessor(to_bot, app_secret="", shard=shard)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -195,7 +281,12 @@ async def _work(
     # Claims of a worker that died are taken at once; then the sweep, first
     # right away, resends the replies a dead process stored and never sent.
     recovered = await processor.recover()
-    logger.info("turn worker ready (%d waiting messages taken over)", recovered)
+    logger.info(
+        "turn worker %d/%d ready (%d waiting messages taken over)",
+        shard.index + 1,
+        shard.count,
+        recovered,
+    )
     sweep = asyncio.ensure_future(processor.sweep_forever(first_after=0.0))
 
     def read() -> None:

@@ -22,6 +22,7 @@ from lapor.models import utcnow
 from lapor.whatsapp import inbound, outbound
 from lapor.whatsapp.inbound import (
     BotMessage,
+    Shard,
     WebhookProcessor,
     claim_abandoned,
     parse_webhook,
@@ -185,6 +186,51 @@ async def test_a_waiting_message_found_by_the_sweep_is_not_queued_twice(
     assert told == ["wamid.q0", "wamid.q1"]
 
 
+@pytest.mark.asyncio
+async def test_each_turn_worker_takes_up_only_its_own_citizens(sqlite_url, fake_graph):
+    """With two turn workers, each recovers the messages of its shard only, so
+    a citizen's messages never run in two processes at once."""
+    senders = [f"62812000000{n:02d}" for n in range(12)]
+    assert {Shard.of(sender, 2) for sender in senders} == {0, 1}
+    gone = dead_claim()
+    for n, sender in enumerate(senders):
+        await asyncio.to_thread(
+            WebhookProcessor(Bot(), app_secret="x")._persist,
+            parse_webhook(text_message(f"wamid.s{n}", sender=sender)),
+        )
+    await asyncio.to_thread(store_claimed, "wamid.s-claimed", "banjir", gone)
+    bots = [Bot(), Bot()]
+    workers = [
+        WebhookProcessor(bots[i], app_secret="x", shard=Shard(i, 2)) for i in (0, 1)
+    ]
+    found = [await worker.recover() for worker in workers]
+    for worker in workers:
+        await worker.wait_idle()
+    assert sum(found) == len(senders) + 1
+    for index, bot in enumerate(bots):
+        assert bot.told, "both shards hold citizens here"
+        assert all(Shard.of(m.sender_id, 2) == index for m in bot.told)
+    everyone = sorted(m.wamid for bot in bots for m in bot.told)
+    assert everyone == sorted([f"wamid.s{n}" for n in range(12)] + ["wamid.s-claimed"])
+
+
+def test_a_citizen_always_belongs_to_the_same_shard():
+    # A stable hash (crc32), not Python's per-process salted hash().
+    assert Shard.of("6281234567890", 2) == Shard.of("6281234567890", 2)
+    assert Shard.of("6281234567890", 1) == 0
+    script = (
+        "from lapor.whatsapp.inbound import Shard; print(Shard.of('6281234567890', 7))"
+    )
+    other_process = subprocess.run(
+        [__import__("sys").executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(other_process.stdout) == Shard.of("6281234567890", 7)
+    assert Shard(1, 2).owns("6281234567890") == (Shard.of("6281234567890", 2) == 1)
+
+
 # ------------------------------------------------------------------- outbound
 
 
@@ -254,6 +300,17 @@ async def test_one_sweep_takes_up_both(sqlite_url, fake_graph):
     await processor.wait_idle()
     assert [m.text for m in bot.told] == ["sampah menumpuk"]
     assert [m["to"] for m in fake_graph.state.messages] == ["6281234500004"]
+
+
+@pytest.mark.asyncio
+async def test_only_the_first_turn_worker_resends_replies(sqlite_url, fake_graph):
+    store_pending("6281234500005", "Terima kasih", outbound.send_patience() * 2)
+    second = WebhookProcessor(Bot(), app_secret="x", shard=Shard(1, 2))
+    assert await second.sweep_once() == (0, 0)
+    assert fake_graph.state.messages == []
+    first = WebhookProcessor(Bot(), app_secret="x", shard=Shard(0, 2))
+    assert await first.sweep_once() == (0, 1)
+    assert [m["to"] for m in fake_graph.state.messages] == ["6281234500005"]
 
 
 # --------------------------------------------------------------- Rasa's side
