@@ -174,10 +174,15 @@ async def test_a_waiting_message_found_by_the_sweep_is_not_queued_twice(
         await release.wait()
 
     processor = WebhookProcessor(slow_bot, app_secret="x")
-    for n in range(2):
-        [msg] = await asyncio.to_thread(
+    # Both stored first: _persist does not wait for a lock the first one's
+    # claim may hold (handle_post retries; this direct call does not).
+    stored = [
+        await asyncio.to_thread(
             processor._persist, parse_webhook(text_message(f"wamid.q{n}"))
         )
+        for n in range(2)
+    ]
+    for [msg] in stored:
         processor.enqueue(msg)
     await asyncio.sleep(0.2)  # the first is with the bot, the second waits
     assert await processor.recover() == 1  # finds the waiting one
