@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 RESTART_INTERVAL_SECONDS = 10.0
 # How many turn workers when WHATSAPP_TURN_WORKERS is not set.
 DEFAULT_WORKERS = 2
-# Added to a worker's niceness: below the webhook answers, above nothing else.
+# Added to each worker's niceness: on a busy CPU the webhook answers go first.
 WORKER_NICENESS = 5
 
 
