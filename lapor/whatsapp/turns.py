@@ -17,7 +17,7 @@ sets how many (default 2); each costs about 560 MB of memory.
 
 Why a lower CPU priority (``nice`` +5): Meta wants its webhook answered at
 once, while a reply may take a few milliseconds more; on a busy machine the
-server's answer then never waits for a turn to yield the CPU.
+kernel then gives the CPU to the server's answer before a turn.
 
 Nothing depends on the hand-over for safety: every message is in
 ``wa_inbound`` before the 200, and a worker that starts (or restarts after a
