@@ -45,6 +45,91 @@ def test_the_original_refuses_the_same_response():
     validate(GOOD, RemoteAction.action_response_format_spec())
 
 
+def _responses() -> list:
+    """Action responses, valid and not: every event rasa_sdk builds, then
+    broken variants of them and of the response around them."""
+    import copy
+    import datetime as dt
+
+    from rasa_sdk import events as sdk
+
+    good_events = [
+        sdk.SlotSet("kategori", "kesehatan"),
+        sdk.SlotSet("lat", -7.75),
+        sdk.AllSlotsReset(),
+        sdk.ActiveLoop("form_aduan"),
+        sdk.ActiveLoop(None),
+        sdk.Form("form_aduan"),
+        sdk.FollowupAction("action_listen"),
+        sdk.ActionExecuted("utter_salam"),
+        sdk.ActionExecutionRejected("form_aduan"),
+        sdk.ActionReverted(),
+        sdk.UserUtteranceReverted(),
+        sdk.UserUttered("halo", {"intent": {"name": "salam", "confidence": 0.9}}),
+        sdk.BotUttered("Halo", {"buttons": []}),
+        sdk.AgentUttered("Halo"),
+        sdk.ConversationPaused(),
+        sdk.ConversationResumed(),
+        sdk.Restarted(),
+        sdk.SessionStarted(),
+        sdk.StoryExported(),
+        sdk.LoopInterrupted(True),
+        sdk.FormValidation(False),
+        sdk.ReminderScheduled("EXTERNAL_x", dt.datetime(2026, 12, 4, 10, 0)),
+        sdk.ReminderCancelled(name="r1"),
+    ]
+    responses = [
+        {"events": [], "responses": []},
+        {"events": good_events, "responses": [{"text": "Halo"}]},
+        GOOD,
+        BAD,
+        {"events": [{"event": "unknown_type"}]},
+        {"events": [{"event": 3}]},
+        {"events": [{"name": "kategori"}]},
+        {"events": ["slot"]},
+        {"events": {"event": "slot"}},
+        {"events": None},
+        {"events": [{"event": "slot", "name": "x", "timestamp": "now"}]},
+        {"events": [{"event": "slot", "value": 1}]},
+        {"events": [{"event": "active_loop", "name": 5}]},
+        {"events": [{"event": "user", "text": 5}]},
+        {"events": [{"event": "user", "parse_data": {"entities": [{"start": 0}]}}]},
+        {"events": [{"event": "bot", "text": ["Halo"]}]},
+        {"responses": "not a list"},
+        {"responses": [{"text": 5}]},
+        [],
+        "events",
+    ]
+    # Each good event broken in each of its fields in turn.
+    for event in good_events:
+        for key in event:
+            if key in ("event", "timestamp"):
+                continue
+            broken = copy.deepcopy(event)
+            broken[key] = {"a dict": "where something else belongs"}
+            responses.append({"events": [event, broken]})
+    return responses
+
+
+def test_checking_each_event_against_its_own_type_decides_as_the_whole_schema():
+    whole = rasa_server._response_validator()
+    decided = {True: 0, False: 0}
+    for response in _responses():
+        valid = not list(whole.iter_errors(response))
+        assert (not rasa_server._validation_errors(response)) is valid, response
+        decided[valid] += 1
+    assert decided[True] >= 20 and decided[False] >= 15, decided
+
+
+def test_an_error_in_the_nth_event_names_its_place():
+    response = {"events": [GOOD["events"][0], {"event": "slot", "name": 3, "value": 1}]}
+    [error] = rasa_server._validation_errors(response)
+    assert list(error.path) == ["events", 1, "name"]
+    [unknown] = rasa_server._validation_errors({"events": [{"event": "nope"}]})
+    assert list(unknown.path) == ["events", 0]
+    assert "not valid under any of the given schemas" in unknown.message
+
+
 def test_sqlite_engines_get_wal_and_normal_sync(patched, tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'tracker.db'}")
     with engine.connect() as conn:
