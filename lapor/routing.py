@@ -357,3 +357,12 @@ def unit(code: str) -> Unit:
         except ValueError as exc:
             raise KeyError(str(exc)) from None
     return load_table().unit(code)
+
+
+def unit_name(code: str) -> str:
+    """A unit's display name ("Dinas PUPR", "Camat Paiton"), or the code itself
+    when the table does not know it (an old code on an old complaint)."""
+    try:
+        return unit(code).name
+    except (KeyError, ValueError):
+        return code

@@ -175,22 +175,15 @@ def _filed_by(session: Session, source_message_id: str) -> FiledComplaint | None
     ).first()
     if complaint is None:
         return None
-
-    def name(code: str | None) -> str | None:
-        if not code:
-            return None
-        try:
-            return routing.unit(code).name
-        except (KeyError, ValueError):
-            return code
-
     return FiledComplaint(
         ticket=complaint.ticket,
         kategori=complaint.kategori,
         opd_code=complaint.opd_code or "",
-        opd_name=name(complaint.opd_code) or "",
+        opd_name=routing.unit_name(complaint.opd_code) if complaint.opd_code else "",
         camat_code=complaint.camat_code,
-        camat_name=name(complaint.camat_code),
+        camat_name=(
+            routing.unit_name(complaint.camat_code) if complaint.camat_code else None
+        ),
         verify_due=complaint.verify_due,
         attachments=len(complaint.attachments),
     )

@@ -172,13 +172,7 @@ def join_units(names: list[str]) -> str:
 
 def unit_names(complaint: Complaint) -> list[str]:
     """Display names of the complaint's units ("Dinas PUPR", "Camat Paiton")."""
-    names = []
-    for code in unit_codes(complaint):
-        try:
-            names.append(routing.unit(code).name)
-        except (KeyError, ValueError):  # an unknown code is shown as it is
-            names.append(code)
-    return names
+    return [routing.unit_name(code) for code in unit_codes(complaint)]
 
 
 def is_disposed_to(complaint: Complaint, opd_code: str | None) -> bool:
