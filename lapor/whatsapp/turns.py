@@ -39,6 +39,7 @@ import queue as queue_module
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from lapor.whatsapp.inbound import InboundMessage, Shard
@@ -80,13 +81,21 @@ def worker_count(environ: Any = os.environ) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker process is started with (pickled over to it)."""
+
+    model_path: str
+    endpoints_path: str
+    shard: Shard
+    parent_pid: int  # the Rasa server's: the worker exits when it is gone
+
+
 class TurnWorker:
     """The Rasa server's handle on one turn worker process."""
 
     def __init__(self, model_path: str, endpoints_path: str, shard: Shard) -> None:
-        self.model_path = model_path
-        self.endpoints_path = endpoints_path
-        self.shard = shard
+        self.spec = WorkerSpec(model_path, endpoints_path, shard, os.getpid())
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._queue: Any = None
@@ -107,22 +116,15 @@ class TurnWorker:
         self._stopping = False
         self._process = self._context.Process(
             target=worker_main,
-            args=(
-                self._queue,
-                self._ready,
-                self.model_path,
-                self.endpoints_path,
-                os.getpid(),
-                self.shard,
-            ),
-            name=f"whatsapp-turns-{self.shard.index}",
+            args=(self._queue, self._ready, self.spec),
+            name=f"whatsapp-turns-{self.spec.shard.index}",
         )
         self._process.start()
         self._started_at = time.monotonic()
         logger.info(
             "WhatsApp turn worker %d/%d started (pid %s)",
-            self.shard.index + 1,
-            self.shard.count,
+            self.spec.shard.index + 1,
+            self.spec.shard.count,
             self._process.pid,
         )
 
@@ -146,7 +148,7 @@ class TurnWorker:
             return False
         logger.error(
             "WhatsApp turn worker %d exited (code %s); starting a new one",
-            self.shard.index + 1,
+            self.spec.shard.index + 1,
             self._process.exitcode,
         )
         self.restarts += 1
@@ -221,14 +223,7 @@ class TurnWorkers:
 # ------------------------------------------------------------------ child side
 
 
-def worker_main(
-    messages: Any,
-    ready: Any,
-    model_path: str,
-    endpoints_path: str,
-    parent_pid: int,
-    shard: Shard,
-) -> None:
+def worker_main(messages: Any, ready: Any, spec: WorkerSpec) -> None:
     """Entry point of a worker process."""
     # Ctrl-C reaches the whole process group; the Rasa server stops us itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -240,17 +235,10 @@ def worker_main(
     from lapor import rasa_server
 
     rasa_server.apply()
-    asyncio.run(_work(messages, ready, model_path, endpoints_path, parent_pid, shard))
+    asyncio.run(_work(messages, ready, spec))
 
 
-async def _work(
-    messages: Any,
-    ready: Any,
-    model_path: str,
-    endpoints_path: str,
-    parent_pid: int,
-    shard: Shard,
-) -> None:
+async def _work(messages: Any, ready: Any, spec: WorkerSpec) -> None:
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
 
@@ -259,10 +247,10 @@ async def _work(
     from lapor.whatsapp.graph import close_client
     from lapor.whatsapp.inbound import BotMessage, WebhookProcessor
 
-    endpoints = AvailableEndpoints.read_endpoints(endpoints_path)
-    agent = await load_agent(model_path=model_path, endpoints=endpoints)
+    endpoints = AvailableEndpoints.read_endpoints(spec.endpoints_path)
+    agent = await load_agent(model_path=spec.model_path, endpoints=endpoints)
     if not agent.is_ready():
-        raise RuntimeError(f"no model could be loaded from {model_path}")
+        raise RuntimeError(f"no model could be loaded from {spec.model_path}")
     # The model is loaded: keep its objects out of the collector's full passes.
     gc.collect()
     gc.freeze()
@@ -272,7 +260,7 @@ async def _work(
             return
         await agent.handle_message(user_message(message))
 
-    processor = WebhookProcessor(to_bot, app_secret="", shard=shard)
+    processor = WebhookProcessor(to_bot, app_secret="", shard=spec.shard)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -283,8 +271,8 @@ async def _work(
     recovered = await processor.recover()
     logger.info(
         "turn worker %d/%d ready (%d waiting messages taken over)",
-        shard.index + 1,
-        shard.count,
+        spec.shard.index + 1,
+        spec.shard.count,
         recovered,
     )
     sweep = asyncio.ensure_future(processor.sweep_forever(first_after=0.0))
@@ -294,7 +282,7 @@ async def _work(
             try:
                 item = messages.get(timeout=1.0)
             except queue_module.Empty:
-                if os.getppid() != parent_pid:  # the Rasa server is gone
+                if os.getppid() != spec.parent_pid:  # the Rasa server is gone
                     item = None
                 else:
                     continue
