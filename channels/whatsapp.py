@@ -19,8 +19,8 @@ wants two bubbles writes two utterances.
 Where the work happens: the Rasa server's process checks, stores and answers
 each webhook; the bot's turns run in worker processes beside it
 (``lapor.whatsapp.turns``, each citizen always in the same one), so a webhook
-is never answered late because other citizens' turns hold the server. ``WHATSAPP_TURNS=inline`` keeps them in the
-server's own event loop instead.
+is never answered late because other citizens' turns hold the server.
+``WHATSAPP_TURNS=inline`` keeps them in the server's own event loop instead.
 
 Ordering: one citizen's messages are handled one at a time (a queue per
 sender); across several Rasa replicas, Rasa's ``RedisLockStore`` serialises a
@@ -180,9 +180,8 @@ class WhatsAppInput(InputChannel):
 
         async def to_bot(message: BotMessage) -> None:
             agent = state.get("agent")
-            if message.resumed and agent is not None:
-                if await turn_saved(agent.tracker_store, message):
-                    return
+            if agent is not None and await turn_saved(agent.tracker_store, message):
+                return
             await on_new_message(user_message(message))
 
         processor = WebhookProcessor(to_bot, app_secret=self.app_secret)
@@ -203,7 +202,7 @@ class WhatsAppInput(InputChannel):
                 # then, now and then, whatever is left behind later.
                 processor._spawn(processor.recover(older_than=_RECOVER_AFTER))
                 state["sweep"] = asyncio.ensure_future(processor.sweep_forever())
-            if getattr(app.ctx, "agent", None) is not None:
+            if state["agent"] is not None:
                 # The model is loaded by now: move its objects out of the garbage
                 # collector's full passes, which stop the server (webhook answers
                 # included) for about 0.2 s each with this model, 4 ms once frozen.
@@ -280,14 +279,17 @@ def user_message(message: BotMessage) -> UserMessage:
 
 
 async def turn_saved(tracker_store: Any, message: BotMessage) -> bool:
-    """Whether the conversation already holds the turn of this message.
+    """Whether the conversation already holds the turn of a taken-over message.
 
     Rasa saves a conversation once a turn is over, so a message whose worker
     died after that was answered already: running it again would repeat the
-    replies (and the actions). A message whose worker died earlier is run.
+    replies (and the actions). A message whose worker died earlier is run, and
+    a message nobody had claimed before (not ``resumed``) is not looked up.
     """
     from rasa.shared.core.events import UserUttered
 
+    if not message.resumed:
+        return False
     tracker = await tracker_store.retrieve_full_tracker(message.sender_id)
     saved = tracker is not None and any(
         isinstance(event, UserUttered) and event.message_id == message.wamid

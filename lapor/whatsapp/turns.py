@@ -256,7 +256,7 @@ async def _work(messages: Any, ready: Any, spec: WorkerSpec) -> None:
     gc.freeze()
 
     async def to_bot(message: BotMessage) -> None:
-        if message.resumed and await turn_saved(agent.tracker_store, message):
+        if await turn_saved(agent.tracker_store, message):
             return
         await agent.handle_message(user_message(message))
 

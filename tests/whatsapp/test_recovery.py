@@ -342,6 +342,9 @@ async def test_a_turn_rasa_saved_is_not_run_again():
     assert await turn_saved(store, message("wamid.answered"))
     assert not await turn_saved(store, message("wamid.not-yet"))
     assert not await turn_saved(store, message("wamid.answered", "6289999999999"))
+    # A message nobody had claimed before is run without a look-up.
+    fresh = BotMessage("6281234567890", "halo", "wamid.answered", {}, resumed=False)
+    assert not await turn_saved(store, fresh)
 
 
 @pytest.mark.asyncio
