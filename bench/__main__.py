@@ -346,15 +346,19 @@ async def _wa_load(
 
     async with aiohttp.ClientSession() as http:
 
-        async def poll() -> None:
-            # Only what is new since the last poll, so the client stays light
+        async def fetch_new() -> list[dict]:
+            # Only what is new since the last fetch, so the client stays light
             # and its own event loop does not inflate the times it measures.
+            async with http.get(
+                f"{graph}/_fake/messages", params={"since": len(recorded)}
+            ) as resp:
+                new = await resp.json()
+            recorded.extend(new)
+            return new
+
+        async def poll() -> None:
             while not done.is_set():
-                async with http.get(
-                    f"{graph}/_fake/messages", params={"since": len(recorded)}
-                ) as resp:
-                    new = await resp.json()
-                recorded.extend(new)
+                new = await fetch_new()
                 for message in new:
                     to = message.get("to")
                     seen.setdefault(to, []).append(message)
@@ -428,10 +432,7 @@ async def _wa_load(
         done.set()
         await poller
         await monitor
-        async with http.get(
-            f"{graph}/_fake/messages", params={"since": len(recorded)}
-        ) as resp:
-            recorded.extend(await resp.json())
+        await fetch_new()
     expected = citizens * len(WA_SCRIPT)
     bot_messages = [m for m in recorded if str(m.get("to", "")).startswith("6285")]
     return {
