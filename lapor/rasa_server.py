@@ -22,16 +22,26 @@ Two more, for the load of many citizens at once:
   set its PRAGMAs and closed it again, and closing the last connection of a
   WAL database checkpoints it (py-spy: the largest single item in the turn);
 - calls to the action server reuse one kept-alive HTTP session per event loop
-  instead of a new ``aiohttp.ClientSession`` (and TCP connection) per call.
+  instead of a new ``aiohttp.ClientSession`` (and TCP connection) per call;
+- the SQL tracker store reads and writes its ``events`` rows with SQLAlchemy
+  Core statements instead of ORM objects: the same query, the same rows, in
+  the same order (``_retrieve_events``, ``_save_new_events``). The ORM's unit
+  of work and object loading were 1.1 ms of CPU in every turn's read and save
+  (2.8 → 1.6 ms, a 42-event session); the rest is Rasa rebuilding the tracker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import json
 import sys
 import weakref
 from typing import Any
+
+# Rasa's own SQLTrackerStore methods, kept when apply() replaces them.
+ORIGINAL_SQL_STORE: dict[str, Any] = {}
 
 
 @functools.cache
@@ -186,8 +196,77 @@ async def close_endpoint_sessions() -> None:
         await session.close()
 
 
+def _session_events_query(store: Any, sender_id: str, all_sessions: bool) -> Any:
+    """Rasa's ``SQLTrackerStore._event_query`` as a Core select of ``data``:
+    the sender's events after the latest ``SessionStarted`` (or all), by id."""
+    import sqlalchemy as sa
+    from rasa.shared.core.events import SessionStarted
+
+    table = store.SQLEvent.__table__
+    query = sa.select(table.c.data).where(table.c.sender_id == sender_id)
+    if not all_sessions:
+        session_start = (
+            sa.select(sa.func.max(table.c.timestamp))
+            .where(
+                table.c.sender_id == sender_id,
+                table.c.type_name == SessionStarted.type_name,
+            )
+            .scalar_subquery()
+        )
+        query = query.where(
+            sa.or_(table.c.timestamp >= session_start, session_start.is_(None))
+        )
+    return query.order_by(table.c.id)
+
+
+async def _retrieve_events(
+    self: Any, sender_id: str, fetch_events_from_all_sessions: bool
+) -> Any:
+    """``SQLTrackerStore._retrieve`` reading rows, not ORM objects."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    query = _session_events_query(self, sender_id, fetch_events_from_all_sessions)
+    with self.engine.connect() as conn:
+        rows = conn.execute(query).scalars().all()
+    if not self.domain or not rows:
+        return None
+    events = [json.loads(data) for data in rows]
+    return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+
+async def _save_new_events(self: Any, tracker: Any) -> None:
+    """``SQLTrackerStore.save``: the events not stored yet, in one INSERT."""
+    import sqlalchemy as sa
+    from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+    await self.stream_events(tracker)
+    table = self.SQLEvent.__table__
+    session_events = _session_events_query(self, tracker.sender_id, False)
+    with self.engine.begin() as conn:
+        stored = conn.execute(
+            sa.select(sa.func.count()).select_from(session_events.subquery())
+        ).scalar_one()
+        rows = []
+        for event in itertools.islice(tracker.events, stored, len(tracker.events)):
+            data = event.as_dict()
+            rows.append(
+                {
+                    "sender_id": tracker.sender_id,
+                    "type_name": event.type_name,
+                    "timestamp": data.get("timestamp"),
+                    "intent_name": data.get("parse_data", {})
+                    .get("intent", {})
+                    .get(INTENT_NAME_KEY),
+                    "action_name": data.get("name"),
+                    "data": json.dumps(data),
+                }
+            )
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
 def apply() -> None:
-    """Install the cached validator and the SQLite settings in this process."""
+    """Install the fixes above in this process (idempotent)."""
     from rasa.core import tracker_store
     from rasa.core.actions.action import RemoteAction
     from rasa.utils.endpoints import EndpointConfig
@@ -200,6 +279,11 @@ def apply() -> None:
         tracker_store.create_engine_kwargs = _pooled_sqlite(
             tracker_store.create_engine_kwargs
         )
+    store = tracker_store.SQLTrackerStore
+    if not ORIGINAL_SQL_STORE:
+        ORIGINAL_SQL_STORE.update(_retrieve=store._retrieve, save=store.save)
+    store._retrieve = _retrieve_events  # type: ignore[method-assign]
+    store.save = _save_new_events  # type: ignore[method-assign]
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
 

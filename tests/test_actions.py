@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 
 import pytest
@@ -14,6 +15,7 @@ from actions.intake import ActionAskKonfirmasi, ActionAskLokasi, ValidateAduanFo
 from actions.status import ActionCekStatus
 from lapor import handoff, services
 from lapor.db import session_scope
+from lapor.models import utcnow
 
 SUMBERANYAR = "35.13.12.2018"
 PAITON = "35.13.12"
@@ -545,6 +547,8 @@ def test_first_reply_after_a_notice_lands_on_the_complaint(
             )
         )
     with session_scope(db_url) as s:
+        late = utcnow() + workflow.REPLY_WINDOW + dt.timedelta(minutes=1)
+        assert workflow.record_reply_to_notice(s, sender, "halo", now=late) is None
         landed = workflow.record_reply_to_notice(s, sender, "lubangnya makin besar pak")
         assert landed is not None and landed.ticket == filed["tiket"]
         assert workflow.record_reply_to_notice(s, sender, "oh ya satu lagi") is None

@@ -136,3 +136,152 @@ def test_sqlite_engines_get_wal_and_normal_sync(patched, tmp_path):
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
     engine.dispose()
+
+
+def _turns() -> list[list]:
+    """The events of each turn of two sessions of a form conversation."""
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActiveLoop,
+        BotUttered,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+
+    def start() -> list:
+        return [
+            ActionExecuted("action_session_start"),
+            SessionStarted(),
+            ActionExecuted("action_listen"),
+        ]
+
+    def turn(text: str, intent: str, slot_value: str) -> list:
+        return [
+            UserUttered(
+                text,
+                {"name": intent, "confidence": 0.93},
+                parse_data={
+                    "text": text,
+                    "intent": {"name": intent, "confidence": 0.93},
+                    "entities": [],
+                },
+            ),
+            ActionExecuted("laporan_form"),
+            ActiveLoop("laporan_form"),
+            SlotSet("kategori", slot_value),
+            BotUttered("Di mana lokasi kejadiannya? 📍", {"buttons": None}),
+            ActionExecuted("action_listen"),
+        ]
+
+    return [
+        start() + turn("jalan rusak", "lapor", "pembangunan"),
+        turn("puskesmas tutup", "lapor", "kesehatan"),
+        [],  # a save that adds nothing
+        start() + turn("halo", "sapa", "pemerintahan"),  # a new session
+    ]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_lean_tracker_store_stores_and_reads_what_rasas_own_does(
+    patched, tmp_path, database
+):
+    """Rasa's SQLTrackerStore methods and ours, over the same saves: the same
+    rows in the events table, the same trackers read back (latest session and
+    all sessions)."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    from lapor.config import REPO_ROOT
+
+    domain = Domain.load(str(REPO_ROOT / "domain.yml"))
+
+    class RasasOwn(SQLTrackerStore):
+        _retrieve = rasa_server.ORIGINAL_SQL_STORE["_retrieve"]
+        save = rasa_server.ORIGINAL_SQL_STORE["save"]
+
+    assert SQLTrackerStore.save is rasa_server._save_new_events
+
+    if database == "postgresql":  # a fresh database for each store
+        from tests.conftest import _postgres_url
+
+        databases = [_postgres_url(), _postgres_url()]
+        urls = [next(gen) for gen in databases]
+    else:
+        databases = []
+        urls = [f"sqlite:///{tmp_path / name}.db" for name in ("rasa", "lean")]
+    try:
+        _compare_tracker_stores(domain, RasasOwn, urls)
+    finally:
+        for gen in databases:  # drop them
+            for _ in gen:
+                pass
+
+
+def _compare_tracker_stores(domain, rasas_own, urls: list[str]) -> None:
+    import asyncio
+
+    import sqlalchemy as sa
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    stores = {
+        "rasa": rasas_own(domain=domain, host=urls[0]),
+        "lean": SQLTrackerStore(domain=domain, host=urls[1]),
+    }
+    sender = "6281100000001"
+
+    async def read(store) -> tuple:
+        latest = await store.retrieve(sender)
+        full = await store.retrieve_full_tracker(sender)
+        return (
+            [event.as_dict() for event in latest.events],
+            [event.as_dict() for event in full.events],
+            latest.current_slot_values(),
+        )
+
+    async def run() -> list:
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        reads = []
+        for events in _turns():  # as Rasa works: read, add the turn, save
+            for store in stores.values():
+                tracker = await store.retrieve(
+                    sender
+                ) or DialogueStateTracker.from_events(sender, [], domain.slots)
+                for event in events:
+                    tracker.update(event)
+                await store.save(tracker)
+            reads.append([await read(store) for store in stores.values()])
+        for store in stores.values():
+            assert await store.retrieve("6289999999999") is None
+        return reads
+
+    reads = asyncio.run(run())
+    for by_rasa, by_lean in reads:
+        assert by_lean == by_rasa
+    # The latest session is read from its SessionStarted: 2 + 6 events.
+    latest, full, slots = reads[-1][1]
+    assert len(latest) == 8 and len(full) == 24 and slots["kategori"] == "pemerintahan"
+
+    def rows(name: str) -> list:
+        table = SQLTrackerStore.SQLEvent.__table__
+        with stores[name].engine.connect() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    sa.select(
+                        table.c.type_name,
+                        table.c.timestamp,
+                        table.c.intent_name,
+                        table.c.action_name,
+                        table.c.data,
+                    )
+                    .where(table.c.sender_id == sender)
+                    .order_by(table.c.id)
+                )
+            ]
+
+    assert rows("lean") == rows("rasa")
+    assert len(rows("lean")) == 24
+    for store in stores.values():
+        store.engine.dispose()

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random
 
@@ -310,23 +310,33 @@ def bot_text_for(msg: InboundMessage) -> tuple[str | None, dict[str, Any]]:
 # ------------------------------------------------------------------------ storage
 
 
+# The statements of the hot path (a webhook, a claim, a finish) are built
+# once with bound parameters: SQLAlchemy then reuses their compiled form
+# without building and fingerprinting a new statement each time (0.33 → 0.10
+# ms for a claim, 0.37 → 0.24 ms for a webhook's insert, on SQLite).
+
+
+@functools.cache
+def _insert_ignore_stmt(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (wamid) DO NOTHING, for ``dialect``."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = m.WaInbound.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["wamid"])
+
+
 def _insert_ignore(session: Session, values: dict[str, Any]) -> bool:
     """INSERT the row unless its wamid exists; True when inserted."""
     table = m.WaInbound.__table__
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - other databases: a check then a plain insert
+    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - a check first
         if session.scalar(select(table.c.id).where(table.c.wamid == values["wamid"])):
             return False
         session.execute(table.insert().values(**values))
         return True
-    stmt = (
-        insert(table).values(**values).on_conflict_do_nothing(index_elements=["wamid"])
-    )
-    return session.execute(stmt).rowcount == 1
+    return session.execute(_insert_ignore_stmt(dialect), values).rowcount == 1
 
 
 def persist_batch(session: Session, batch: WebhookBatch) -> list[InboundMessage]:
@@ -405,6 +415,37 @@ def claim_abandoned(claimed_by: str | None) -> bool:
     return False
 
 
+@functools.cache
+def _claim_stmt(kind: str) -> Any:
+    """The claim UPDATE: of a received (or stale) message, or of one taken over
+    from a claim by ``:previous`` (``kind`` "over") or by nobody ("unowned")."""
+    table = m.WaInbound.__table__
+    if kind == "new":
+        which = or_(
+            table.c.state == m.RECEIVED,
+            and_(
+                table.c.state == m.PROCESSING,
+                table.c.claimed_at < bindparam("stale_before"),
+            ),
+        )
+    else:
+        which = and_(
+            table.c.state == m.PROCESSING,
+            table.c.claimed_by == bindparam("previous")
+            if kind == "over"
+            else table.c.claimed_by.is_(None),
+        )
+    return (
+        update(table)
+        .where(table.c.wamid == bindparam("claimed_wamid"), which)
+        .values(
+            state=m.PROCESSING,
+            claimed_at=bindparam("claim_time"),
+            claimed_by=bindparam("claimant"),
+        )
+    )
+
+
 def claim(session: Session, wamid: str, previous_claim: str | None = None) -> bool:
     """Atomically take a message for processing.
 
@@ -412,28 +453,14 @@ def claim(session: Session, wamid: str, previous_claim: str | None = None) -> bo
     recover() found abandoned under that claim and that nobody has taken since.
     """
     now = utcnow()
-    table = m.WaInbound.__table__
+    params = {"claimed_wamid": wamid, "claim_time": now, "claimant": worker_identity()}
     if previous_claim is None:
-        which = or_(
-            table.c.state == m.RECEIVED,
-            and_(
-                table.c.state == m.PROCESSING,
-                table.c.claimed_at < now - STALE_CLAIM,
-            ),
-        )
+        kind, params["stale_before"] = "new", now - STALE_CLAIM
+    elif previous_claim:
+        kind, params["previous"] = "over", previous_claim
     else:
-        which = and_(
-            table.c.state == m.PROCESSING,
-            table.c.claimed_by == previous_claim
-            if previous_claim
-            else table.c.claimed_by.is_(None),
-        )
-    result = session.execute(
-        update(table)
-        .where(table.c.wamid == wamid, which)
-        .values(state=m.PROCESSING, claimed_at=now, claimed_by=worker_identity())
-    )
-    return result.rowcount == 1
+        kind = "unowned"
+    return session.execute(_claim_stmt(kind), params).rowcount == 1
 
 
 def media_dir() -> Path:
@@ -867,12 +894,29 @@ def _talked_since(session: Session, msg: InboundMessage, since: dt.datetime) -> 
     )
 
 
-def _finish(session: Session, wamid: str, state: str, error: str | None = None) -> None:
+@functools.cache
+def _finish_stmt() -> Any:
     table = m.WaInbound.__table__
-    session.execute(
+    return (
         update(table)
-        .where(table.c.wamid == wamid)
-        .values(state=state, handled_at=utcnow(), error=error)
+        .where(table.c.wamid == bindparam("finished_wamid"))
+        .values(
+            state=bindparam("final_state"),
+            handled_at=bindparam("finished_at"),
+            error=bindparam("final_error"),
+        )
+    )
+
+
+def _finish(session: Session, wamid: str, state: str, error: str | None = None) -> None:
+    session.execute(
+        _finish_stmt(),
+        {
+            "finished_wamid": wamid,
+            "final_state": state,
+            "finished_at": utcnow(),
+            "final_error": error,
+        },
     )
 
 

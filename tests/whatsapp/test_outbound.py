@@ -283,6 +283,33 @@ async def test_statuses_are_recorded_on_the_outbound_message(
     ) == [("failed", 131047, "Re-engagement message")]
 
 
+@pytest.mark.parametrize(
+    "raced", [[], ["delivered"], ["delivered", "read"], ["failed"]]
+)
+def test_a_sent_message_takes_the_statuses_that_came_before_metas_answer(db_url, raced):
+    """Meta's status webhooks may arrive before the send's own answer is
+    recorded; marking the message sent then applies them, in order."""
+    to, wamid = "6281230000001", "wamid.raced.1"
+    item = outbound.plan_text("halo")[0]
+    outbound_id = outbound._now_in_db(outbound._store(to, item, "bot"))
+    with db.session_scope() as session:
+        for status in raced:
+            extra = {"error_code": 131026} if status == "failed" else {}
+            assert outbound.record_status(session, wamid, status, **extra)
+    outbound._now_in_db(outbound._mark_sent(outbound_id, wamid, 2))
+    [row] = rows(
+        db_url,
+        "SELECT status, wamid, attempts, sent_at, delivered_at, read_at, error_code "
+        "FROM wa_outbound",
+    )
+    status, stored_wamid, attempts, sent_at, delivered_at, read_at, code = row
+    assert (stored_wamid, attempts) == (wamid, 2) and sent_at is not None
+    assert status == (raced[-1] if raced else "sent")
+    assert (delivered_at is not None) == ("delivered" in raced)
+    assert (read_at is not None) == ("read" in raced)
+    assert code == (131026 if raced == ["failed"] else None)
+
+
 @pytest.mark.asyncio
 async def test_status_for_an_unknown_message_is_kept(channel, sqlite_url):
     assert await channel.post(fixture_json("statuses/status_delivered.json")) == 200
