@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from lapor.models import Conversation, utcnow
+from lapor.models import Conversation, as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -212,14 +212,8 @@ class QueueEntry:
     waiting_seconds: int | None
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 def _entry(conversation: Conversation, now: dt.datetime) -> QueueEntry:
-    queued = _aware(conversation.queued_at)
+    queued = as_utc(conversation.queued_at)
     waiting = None
     if conversation.state == "menunggu" and queued is not None:
         waiting = max(0, int((now - queued).total_seconds()))
@@ -230,8 +224,8 @@ def _entry(conversation: Conversation, now: dt.datetime) -> QueueEntry:
         urgent=bool(conversation.urgent),
         operator=conversation.operator,
         queued_at=queued,
-        taken_at=_aware(conversation.taken_at),
-        last_citizen_message_at=_aware(conversation.last_citizen_message_at),
+        taken_at=as_utc(conversation.taken_at),
+        last_citizen_message_at=as_utc(conversation.last_citizen_message_at),
         waiting_seconds=waiting,
     )
 
@@ -279,7 +273,7 @@ def last_operator_reply(
             WaOutbound.author == conversation.operator,
         )
     )
-    return _aware(latest)
+    return as_utc(latest)
 
 
 def expire_idle(
@@ -302,7 +296,7 @@ def expire_idle(
     for conversation in session.scalars(
         select(Conversation).where(Conversation.state == "operator")
     ).all():
-        taken = _aware(conversation.taken_at)
+        taken = as_utc(conversation.taken_at)
         reply = last_operator_reply(session, conversation)
         last_activity = (
             max(t for t in (taken, reply) if t is not None)
@@ -344,7 +338,4 @@ def waiting_since(conversation: Conversation) -> dt.timedelta | None:
     """How long a queued conversation has waited."""
     if conversation.state != "menunggu" or conversation.queued_at is None:
         return None
-    queued = conversation.queued_at
-    if queued.tzinfo is None:
-        queued = queued.replace(tzinfo=dt.timezone.utc)
-    return utcnow() - queued
+    return utcnow() - as_utc(conversation.queued_at)

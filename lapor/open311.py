@@ -46,7 +46,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lapor import config, db, deadlines, workflow
-from lapor.models import Complaint, ComplaintMessage, StatusChange
+from lapor.models import Complaint, ComplaintMessage, StatusChange, as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +151,7 @@ def public_description(complaint: Complaint) -> str:
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(deadlines.WIB).isoformat(timespec="seconds")
+    return as_utc(value).astimezone(deadlines.WIB).isoformat(timespec="seconds")
 
 
 def _end_of_day(day: dt.date | None) -> str | None:

@@ -62,6 +62,7 @@ from lapor.models import (
     Complaint,
     ComplaintMessage,
     StatusChange,
+    as_utc,
     utcnow,
 )
 
@@ -837,10 +838,7 @@ def quiet_since(session: Session, complaint: Complaint) -> dt.date | None:
     since = complaint.resolved_at
     last = _last_citizen_word(session, complaint)
     if last is not None:
-        if last.tzinfo is None:
-            last = last.replace(tzinfo=dt.timezone.utc)
-        resolved = since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)
-        since = max(resolved, last)
+        since = max(as_utc(since), as_utc(last))
     return deadlines.local_date(since)
 
 

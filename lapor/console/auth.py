@@ -29,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from lapor import db
 from lapor.console.models import ROLE_LABELS, ROLES, ConsoleUser
-from lapor.models import utcnow
+from lapor.models import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +180,7 @@ def _load_user(user_id: str) -> User | None:
         if row is None or not row.active:
             return None
         now = utcnow()
-        seen = row.last_seen_at
-        if seen is not None and seen.tzinfo is None:
-            seen = seen.replace(tzinfo=dt.timezone.utc)
+        seen = as_utc(row.last_seen_at)
         if seen is None or now - seen > _SEEN_EVERY:
             row.last_seen_at = now
         return User.from_row(row)

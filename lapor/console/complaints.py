@@ -40,7 +40,7 @@ from sqlalchemy.sql import Select
 
 from lapor import db, deadlines, notify, routing, services, workflow
 from lapor.console.auth import roles_required
-from lapor.console.util import DELIVERY_LABELS, aware, national_number, wib
+from lapor.console.util import DELIVERY_LABELS, national_number, wib
 from lapor.models import (
     STATUS_LABELS,
     STATUSES,
@@ -48,6 +48,7 @@ from lapor.models import (
     Complaint,
     ComplaintMessage,
     StatusChange,
+    as_utc,
 )
 
 logger = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def row_of(complaint: Complaint, user: Any, day: dt.date) -> dict[str, Any]:
         "units": workflow.unit_names(complaint)
         if complaint.status in workflow.UNIT_STATUSES
         else [],
-        "created_at": aware(complaint.created_at),
+        "created_at": as_utc(complaint.created_at),
         "created": wib(complaint.created_at, with_date=True),
         "detail": complaint.detail,
         "confidential": complaint.confidential,

@@ -33,8 +33,7 @@ from lapor.console.complaints import (
     today,
     unit_name,
 )
-from lapor.console.util import aware
-from lapor.models import STATUSES, Complaint
+from lapor.models import STATUSES, Complaint, as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class Stats:
 
 
 def _hours(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
-    start, end = aware(start), aware(end)
+    start, end = as_utc(start), as_utc(end)
     if start is None or end is None:
         return None
     return max(0.0, (end - start).total_seconds() / 3600)
@@ -95,7 +94,7 @@ def compute(complaints: list[Complaint], day: dt.date) -> Stats:
     first = week_start(day) - dt.timedelta(weeks=WEEKS - 1)
     weeks = Counter()
     for c in complaints:
-        filed = deadlines.local_date(aware(c.created_at))
+        filed = deadlines.local_date(as_utc(c.created_at))
         if filed >= first:
             weeks[week_start(filed)] += 1
     by_week = []

@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from lapor import db
 from lapor.console.auth import roles_required
-from lapor.console.util import aware, wib
-from lapor.models import utcnow
+from lapor.console.util import wib
+from lapor.models import as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def messages() -> Any:
                     WaOutbound.wamid, WaOutbound.created_at, WaOutbound.author
                 ).where(WaOutbound.wamid.in_(wamids))
             ):
-                sent_at[wamid] = aware(created)
+                sent_at[wamid] = as_utc(created)
                 authors[wamid] = author
         for index, body in enumerate(received):
             item = _render_outgoing(body)
@@ -287,7 +287,7 @@ def messages() -> Any:
             .where(WaInbound.sender_id == number)
             .order_by(WaInbound.id)
         ):
-            at = aware(row.sent_at) or aware(row.received_at) or far_past
+            at = as_utc(row.sent_at) or as_utc(row.received_at) or far_past
             label = row.text or {
                 "image": "[foto]",
                 "location": "[lokasi]",
@@ -303,7 +303,7 @@ def messages() -> Any:
                     "text": label,
                     "buttons": [],
                     "at": at,
-                    "order": (aware(row.received_at) or at, 0, row.id),
+                    "order": (as_utc(row.received_at) or at, 0, row.id),
                 }
             )
     chat.sort(key=lambda m: m["order"])

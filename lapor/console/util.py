@@ -8,6 +8,8 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from lapor.models import as_utc
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -60,16 +62,9 @@ def national_number(sender_id: str) -> str:
     return "+" + sender_id if sender_id.isdigit() else sender_id
 
 
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """A UTC-aware datetime (SQLite gives naive ones back)."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 def wib(value: dt.datetime | None, with_date: bool = False) -> str:
     """``14:05`` (or ``04/12 14:05``) in Western Indonesian Time."""
-    value = aware(value)
+    value = as_utc(value)
     if value is None:
         return "-"
     local = value.astimezone(WIB)

@@ -35,14 +35,13 @@ from lapor.console.util import (
     DELIVERY_LABELS,
     REASON_LABELS,
     STATE_LABELS,
-    aware,
     duration,
     mask_phone,
     national_number,
     run_async,
     wib,
 )
-from lapor.models import Complaint, Conversation, utcnow
+from lapor.models import Complaint, Conversation, as_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -240,9 +239,9 @@ def transcript(session: Session, sender_id: str) -> list[dict[str, Any]]:
         item: dict[str, Any] = {
             "side": "in",
             "id": f"in{row.id}",
-            "at": aware(row.sent_at) or aware(row.received_at),
+            "at": as_utc(row.sent_at) or as_utc(row.received_at),
             # Meta's timestamp has whole seconds only: order by our clock.
-            "sort": aware(row.received_at) or aware(row.sent_at),
+            "sort": as_utc(row.received_at) or as_utc(row.sent_at),
             "type": row.msg_type,
             "text": row.text,
             "silenced": row.state == "silenced",
@@ -283,7 +282,7 @@ def transcript(session: Session, sender_id: str) -> list[dict[str, Any]]:
             {
                 "side": "out",
                 "id": f"out{row.id}",
-                "at": aware(row.created_at),
+                "at": as_utc(row.created_at),
                 "type": row.kind,
                 "author": row.author,
                 "by_bot": row.author == "bot",
@@ -302,7 +301,7 @@ def transcript(session: Session, sender_id: str) -> list[dict[str, Any]]:
             {
                 "side": "note",
                 "id": f"note{note.id}",
-                "at": aware(note.created_at),
+                "at": as_utc(note.created_at),
                 "author": note.author,
                 "text": note.text,
             }
@@ -314,7 +313,7 @@ def transcript(session: Session, sender_id: str) -> list[dict[str, Any]]:
             {
                 "side": "event",
                 "id": f"ev{event.id}",
-                "at": aware(event.created_at),
+                "at": as_utc(event.created_at),
                 "action": event.action,
                 "author": event.actor,
                 "text": event.note,
@@ -337,7 +336,7 @@ def _window(session: Session, sender_id: str) -> dict[str, Any]:
     from lapor.whatsapp import outbound
 
     conversation = session.get(Conversation, sender_id)
-    last = aware(conversation.last_citizen_message_at) if conversation else None
+    last = as_utc(conversation.last_citizen_message_at) if conversation else None
     is_open = outbound.window_open(session, sender_id)
     closes = last + outbound.WINDOW - outbound.WINDOW_MARGIN if last else None
     name, _lang = outbound.template_settings()

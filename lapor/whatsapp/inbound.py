@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random
 
 from lapor import config, db, handoff, services, workflow
-from lapor.models import Attachment, utcnow
+from lapor.models import Attachment, as_utc, utcnow
 from lapor.whatsapp import models as m
 from lapor.whatsapp import outbound
 from lapor.whatsapp.graph import MEDIA_LIMITS, get_client
@@ -660,7 +660,7 @@ class WebhookProcessor:
                     continue  # another turn worker's citizen
                 previous = None
                 if row.state == m.PROCESSING:
-                    claimed_at = _aware(row.claimed_at)
+                    claimed_at = as_utc(row.claimed_at)
                     stale = claimed_at is None or claimed_at < now - STALE_CLAIM
                     if not stale and not claim_abandoned(row.claimed_by):
                         continue  # in the hands of a live process
@@ -670,7 +670,7 @@ class WebhookProcessor:
                         wamid=row.wamid,
                         sender_id=row.sender_id,
                         msg_type=row.msg_type,
-                        timestamp=_aware(row.sent_at),
+                        timestamp=as_utc(row.sent_at),
                         payload=row.payload,
                         previous_claim=previous,
                     )
@@ -790,9 +790,7 @@ class WebhookProcessor:
     ) -> _Decision:
         conversation = handoff.get_or_create(session, msg.sender_id)
         when = min(msg.timestamp or utcnow(), utcnow())
-        last = conversation.last_citizen_message_at
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=dt.timezone.utc)
+        last = as_utc(conversation.last_citizen_message_at)
         if last is None or when > last:
             conversation.last_citizen_message_at = when
         state = handoff.state_of(session, msg.sender_id)
@@ -870,12 +868,6 @@ def _attachment_of(session: Session, wamid: str) -> Attachment | None:
     """The attachment already stored for a message, if any."""
     row = session.scalars(select(m.WaInbound).where(m.WaInbound.wamid == wamid)).one()
     return session.get(Attachment, row.attachment_id) if row.attachment_id else None
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def _talked_since(session: Session, msg: InboundMessage, since: dt.datetime) -> bool:

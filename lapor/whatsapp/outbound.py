@@ -33,7 +33,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from lapor import db
-from lapor.models import Conversation, utcnow
+from lapor.models import Conversation, as_utc, utcnow
 from lapor.whatsapp.graph import GraphError, GraphSettings, get_client
 from lapor.whatsapp.models import WaMenu, WaOutbound, WaStatusEvent
 
@@ -249,12 +249,6 @@ def _now_in_db(fn: Callable[[Session], T]) -> T:
 
 async def _in_db(fn: Callable[[Session], T]) -> T:
     return await asyncio.to_thread(_now_in_db, fn)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def _store(to: str, item: Outgoing, author: str) -> Callable[[Session], int]:
@@ -605,7 +599,7 @@ def window_open(
 ) -> bool:
     """Whether free text may still reach ``sender_id`` (24-hour window)."""
     conversation = session.get(Conversation, sender_id)
-    last = _aware(conversation.last_citizen_message_at) if conversation else None
+    last = as_utc(conversation.last_citizen_message_at) if conversation else None
     if last is None:
         return False
     return (now or utcnow()) - last < WINDOW - WINDOW_MARGIN
@@ -649,7 +643,7 @@ def resolve_menu_choice(session: Session, sender_id: str, text: str) -> str | No
     menu = session.get(WaMenu, sender_id)
     if menu is None:
         return None
-    created = _aware(menu.created_at)
+    created = as_utc(menu.created_at)
     if created is not None and utcnow() - created > MENU_TTL:
         session.delete(menu)
         return None
