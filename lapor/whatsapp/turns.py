@@ -9,11 +9,12 @@ server's process only checks, stores and acknowledges webhooks
 stored messages to the turn workers, each of which loads its own agent (same
 model, same endpoints file: tracker store, lock store, action server).
 
-Why several: one worker works one turn at a time (about 30 ms of CPU each
-here), so under load a reply waits behind the turns queued before it. Each
-citizen belongs to one worker (:class:`lapor.whatsapp.inbound.Shard`), so a
-citizen's messages still run in order, in one process. ``WHATSAPP_TURN_WORKERS``
-sets how many (default 2); each costs about 560 MB of memory.
+Why several: one worker works one turn at a time (15-30 ms of CPU each
+here, by the day's machine speed), so under load a reply waits behind the
+turns queued before it. Each citizen belongs to one worker
+(:class:`lapor.whatsapp.inbound.Shard`), so a citizen's messages still run in
+order, in one process. ``WHATSAPP_TURN_WORKERS`` sets how many (default 2);
+each costs about 560 MB of memory.
 
 Why a lower CPU priority (``nice`` +5): Meta wants its webhook answered at
 once, while a reply may take a few milliseconds more; on a busy machine the
