@@ -183,7 +183,18 @@ class ValidateAduanForm(FormValidationAction):
             if choice:
                 return self._set_place(wilayah.place(choice).kecamatan_code, choice)
         match = await in_thread(wilayah.resolve, text, kecamatan)
+        if match.status == "unknown" and not intake.is_thin(text):
+            # Asked where, the citizen described the problem instead (a photo's
+            # caption, say): it goes into the details, and the place is asked again.
+            return {**self._more_detail(text, tracker), "lokasi_status": "dicatat"}
         return self._apply_location(match, text)
+
+    def _more_detail(self, text: str, tracker: Tracker) -> dict[str, Any]:
+        """``text`` added to the details given so far (or to their draft)."""
+        known = tracker.get_slot("detail")
+        if known:
+            return {"detail": f"{known}\n{text}"}
+        return self._detail(text, tracker)
 
     @staticmethod
     def _pick_candidate(text: str, choices: list[str]) -> str | None:
@@ -349,6 +360,7 @@ class ActionAskLokasi(Action):
             )
             return events
         responses = {
+            "dicatat": "utter_lokasi_setelah_keterangan",
             "kota": "utter_lokasi_kota",
             "unknown": "utter_lokasi_tidak_dikenal",
             "outside": "utter_lokasi_luar",

@@ -151,6 +151,41 @@ def test_unknown_place_is_asked_again_with_a_hint(dispatcher, tracker_factory, d
     assert dispatcher.messages[-1]["response"] == "utter_lokasi_tidak_dikenal"
 
 
+@pytest.mark.parametrize(
+    "known, expected",
+    [
+        ({"detail_draf": "mau lapor jalan rusak"}, "mau lapor jalan rusak\n{text}"),
+        ({"detail": "Jalan berlubang besar"}, "Jalan berlubang besar\n{text}"),
+        ({}, "{text}"),
+    ],
+)
+def test_a_description_given_for_the_place_is_kept_as_detail(
+    dispatcher, tracker_factory, domain, known, expected
+):
+    """Asked where, the citizen describes the problem (a photo's caption, say):
+    it goes into the details, and the place is asked again, kindly."""
+    text = "lampu jalan mati di depan masjid, gelap rawan jambret"
+    form_slots = slots_of(
+        run(
+            ValidateAduanForm(),
+            dispatcher,
+            _in_form(tracker_factory, text, "lokasi", **known),
+            domain,
+        )
+    )
+    assert form_slots["detail"] == expected.format(text=text)
+    assert form_slots["lokasi_status"] == "dicatat"
+    assert form_slots["requested_slot"] == "lokasi"
+    events = run(
+        ActionAskLokasi(),
+        dispatcher,
+        _in_form(tracker_factory, "", "lokasi", **{**known, **form_slots}),
+        domain,
+    )
+    assert dispatcher.messages[-1]["response"] == "utter_lokasi_setelah_keterangan"
+    assert slots_of(events) == {"lokasi_status": None}
+
+
 def test_kecamatan_alone_then_desa(dispatcher, tracker_factory, domain):
     form = ValidateAduanForm()
     slots = slots_of(
