@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from wa_helpers import fixture_json, rows, text_message, wrap
+from wa_helpers import fixture_json, image_message, rows, text_message, wrap
 
 from lapor import db, handoff
 from lapor.models import Complaint, utcnow
@@ -115,14 +115,8 @@ async def test_image_without_caption_and_registered_media(
 ):
     data = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
     fake_graph.state.media["m-42"] = (data, "image/jpeg")
-    message = {
-        "from": "6281200000002",
-        "id": "wamid.img2",
-        "timestamp": "1730231903",
-        "type": "image",
-        "image": {"id": "m-42", "mime_type": "image/jpeg"},
-    }
-    await _post_and_wait(channel, wrap([message]))
+    body = image_message("wamid.img2", "6281200000002", "m-42", "image/jpeg")
+    await _post_and_wait(channel, body)
     assert [m.text for m in channel.received] == ['/kirim_media{"media": "image"}']
     [(path,)] = rows(sqlite_url, "SELECT path FROM attachments")
     assert Path(path).read_bytes() == data
@@ -272,20 +266,7 @@ async def test_handoff_keeps_the_bot_silent(channel, fake_graph, sqlite_url):
             ]
         ),
     )
-    await _post_and_wait(
-        channel,
-        wrap(
-            [
-                {
-                    "from": sender,
-                    "id": "wamid.h3",
-                    "timestamp": "1730231903",
-                    "type": "image",
-                    "image": {"id": "h-img"},
-                }
-            ]
-        ),
-    )
+    await _post_and_wait(channel, image_message("wamid.h3", sender, "h-img"))
     assert channel.received == []
     assert fake_graph.state.messages == [] and fake_graph.state.reads == []
     states = rows(
@@ -323,32 +304,18 @@ def _file_complaint(sender: str, created_at: dt.datetime) -> int:
         return complaint.id
 
 
-def _image(sender: str, wamid: str, media_id: str) -> dict:
-    return wrap(
-        [
-            {
-                "from": sender,
-                "id": wamid,
-                "timestamp": "1730231903",
-                "type": "image",
-                "image": {"id": media_id, "mime_type": "image/png"},
-            }
-        ]
-    )
-
-
 @pytest.mark.asyncio
 async def test_photo_right_after_filing_lands_on_the_complaint(channel, sqlite_url):
     sender = "6281200000030"
     complaint_id = _file_complaint(sender, utcnow() - dt.timedelta(minutes=2))
-    await _post_and_wait(channel, _image(sender, "wamid.p1", "p1"))
+    await _post_and_wait(channel, image_message("wamid.p1", sender, "p1", "image/png"))
     assert rows(sqlite_url, "SELECT complaint_id FROM attachments") == [(complaint_id,)]
     assert channel.received[0].metadata["media"]["attached_to_filed"] is True
     # The citizen starts writing a new report: the next photo waits for it.
     await _post_and_wait(
         channel, text_message("wamid.p2", sender=sender, body="lapor lagi")
     )
-    await _post_and_wait(channel, _image(sender, "wamid.p3", "p3"))
+    await _post_and_wait(channel, image_message("wamid.p3", sender, "p3", "image/png"))
     assert rows(sqlite_url, "SELECT complaint_id FROM attachments ORDER BY id") == [
         (complaint_id,),
         (None,),
@@ -359,7 +326,7 @@ async def test_photo_right_after_filing_lands_on_the_complaint(channel, sqlite_u
 async def test_photo_long_after_filing_stays_pending(channel, sqlite_url):
     sender = "6281200000031"
     _file_complaint(sender, utcnow() - dt.timedelta(hours=3))
-    await _post_and_wait(channel, _image(sender, "wamid.p4", "p4"))
+    await _post_and_wait(channel, image_message("wamid.p4", sender, "p4", "image/png"))
     assert rows(sqlite_url, "SELECT complaint_id FROM attachments") == [(None,)]
 
 
@@ -368,7 +335,9 @@ async def test_media_download_failure_is_told_and_not_a_crash(
     channel, fake_graph, sqlite_url
 ):
     fake_graph.state.missing_media.add("p5")  # the media id yields a 404
-    await _post_and_wait(channel, _image("6281200000032", "wamid.p5", "p5"))
+    await _post_and_wait(
+        channel, image_message("wamid.p5", "6281200000032", "p5", "image/png")
+    )
     assert channel.received == []
     assert rows(sqlite_url, "SELECT count(*) FROM attachments")[0][0] == 0
     texts = _sent_texts(fake_graph)

@@ -15,7 +15,7 @@ import socket
 import subprocess
 
 import pytest
-from wa_helpers import rows, text_message
+from wa_helpers import image_message, rows, text_message
 
 from lapor import db
 from lapor.models import utcnow
@@ -352,19 +352,11 @@ async def test_a_taken_over_photo_is_not_downloaded_or_attached_twice(
     sqlite_url, fake_graph, media_dir
 ):
     """The worker died after storing the photo, before the turn was over."""
-    from wa_helpers import wrap
-
     bot = Bot()
     fake_graph.state.media["m-7"] = (b"\xff\xd8\xff\xe0jpeg", "image/jpeg")
-    photo = {
-        "from": "6281200000007",
-        "id": "wamid.photo-resumed",
-        "timestamp": "1730231903",
-        "type": "image",
-        "image": {"id": "m-7", "mime_type": "image/jpeg"},
-    }
+    photo = image_message("wamid.photo-resumed", "6281200000007", "m-7", "image/jpeg")
     processor = WebhookProcessor(bot, app_secret="x")
-    [msg] = await asyncio.to_thread(processor._persist, parse_webhook(wrap([photo])))
+    [msg] = await asyncio.to_thread(processor._persist, parse_webhook(photo))
     processor.enqueue(msg)
     await processor.wait_idle()
     # As if the worker had died right after: claimed, the photo stored.

@@ -161,6 +161,30 @@ def text_message(
     )
 
 
+def image_message(
+    wamid: str,
+    sender: str = "6281234567890",
+    media_id: str = "m-1",
+    mime_type: str | None = None,
+    ts: int = 1730231903,
+) -> dict[str, Any]:
+    """A webhook body with one photo (no caption), by its Graph media id."""
+    image = {"id": media_id}
+    if mime_type is not None:
+        image["mime_type"] = mime_type
+    return wrap(
+        [
+            {
+                "from": sender,
+                "id": wamid,
+                "timestamp": str(ts),
+                "type": "image",
+                "image": image,
+            }
+        ]
+    )
+
+
 def wrap(messages: list[dict] | None = None, statuses: list[dict] | None = None):
     """A webhook body with these messages/statuses in one change."""
     value: dict[str, Any] = {
